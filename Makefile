@@ -1,0 +1,43 @@
+# Flow models and implicit networks: set-up, course, tests.
+#   make lab       create or reuse .venv, then start JupyterLab on the course
+#   make test      create or reuse .venv, then run every test and execute every notebook
+#   make lectures  regenerate the student notebooks in lectures/ from solutions/
+#   make bench     time every flow layer (forward and inverse), CPU and CUDA if present
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := lectures solutions
+
+.PHONY: lab test test-lib test-notebooks lectures bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. lectures/00_start_here.ipynb
+
+# One pytest run: library tests in tests/ and every notebook in both folders, top to
+# bottom, in the kernel of this project's own environment.
+test: $(STAMP)
+	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=900 --durations=15
+
+test-lib: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+test-notebooks: $(STAMP)
+	$(BIN)/python -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env --durations=0
+
+lectures: $(STAMP)
+	$(BIN)/python -m course_utils.lectures solutions lectures
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench_flows.py
+
+clean-venv:
+	rm -rf $(VENV)

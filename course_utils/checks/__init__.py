@@ -1,0 +1,129 @@
+"""Checks behind the notebooks' exercises: friendly, specific, honest.
+
+Each exercise has a check, ``course_utils.checks.nbNN.<name>(student_function)``, with three
+possible outcomes:
+
+- **not attempted**: the student's function still raises ``NotImplementedError``; the check
+  prints one friendly line and returns ``False``, and the notebook runs on (later cells use the
+  reference version from ``course_utils``);
+- **wrong**: an ``AssertionError`` that says, in words and numbers, what was expected and what
+  came back (and, where a common slip explains it, which slip);
+- **right**: one short confirmation.
+
+A check returns nothing (so a notebook shows only its message); ``check.last_result`` records
+``True`` (right), ``False`` (not attempted) or ``None`` (not run, or wrong).
+
+Writing a check::
+
+    @exercise(1, "Jacobian by hand")
+    def jacobian_by_hand(student_fn):
+        got = student_fn(x)
+        assert_close(got, expected, "the Jacobian at x = (1, 2)")
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+
+__all__ = ["exercise", "assert_close", "assert_shape", "CheckFailed", "explain_slips"]
+
+
+class CheckFailed(AssertionError):
+    """A wrong answer: the message says what was expected and what came back."""
+
+
+def exercise(number: int, title: str) -> Callable:
+    """Turn an assertion-based checker into a notebook check (see the module docstring)."""
+
+    def decorate(checker):
+        @functools.wraps(checker)
+        def run(*student, **kwargs):
+            label = f"Exercise {number} ({title})"
+            run.last_result = None
+            try:
+                checker(*student, **kwargs)
+            except NotImplementedError:
+                print(f"{label}: not attempted yet. Replace `raise NotImplementedError` with your "
+                      "code and run this cell again; the notebook carries on with the reference "
+                      "version meanwhile.")
+                run.last_result = False
+                return None
+            except CheckFailed as err:
+                raise CheckFailed(f"{label} is not right yet: {err}") from None
+            print(f"{label}: correct. Well done!")
+            run.last_result = True
+            return None
+
+        run.exercise_number = number
+        run.exercise_title = title
+        run.last_result = None
+        return run
+
+    return decorate
+
+
+def _fmt(value) -> str:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.numel() == 1:
+            return f"{value.item():.6g}"
+        with torch.no_grad():
+            return str(value.to(torch.float64).numpy().round(4).tolist())
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
+
+
+def _as_tensor(value, what: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    try:
+        return torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise CheckFailed(f"{what} should be a number or a tensor, but came back as "
+                          f"{type(value).__name__}: {value!r}") from None
+
+
+def assert_shape(got, shape, what: str) -> None:
+    """Fail with both shapes when ``got`` has the wrong shape."""
+    got_t = _as_tensor(got, what)
+    if tuple(got_t.shape) != tuple(shape):
+        raise CheckFailed(f"{what} should have shape {tuple(shape)}, but has shape {tuple(got_t.shape)}")
+
+
+def assert_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 1e-4,
+                 slips: dict | None = None) -> None:
+    """Fail with expected and returned values (and a diagnosis) unless they match.
+
+    ``slips`` maps a description of a common mistake to the value that mistake produces,
+    e.g. ``{"the sign is flipped": -expected}``; a wrong answer equal to one of them says so.
+    """
+    got_t = _as_tensor(got, what)
+    exp_t = _as_tensor(expected, "the expected value").to(torch.float64)
+    if got_t.dtype == torch.bool or not (got_t.is_floating_point() or got_t.is_complex()):
+        got_t = got_t.to(torch.float64)
+    if tuple(got_t.shape) != tuple(exp_t.shape):
+        hint = explain_slips(got_t, slips, atol, rtol)
+        raise CheckFailed(f"{what} should have shape {tuple(exp_t.shape)}, but has shape "
+                          f"{tuple(got_t.shape)}.{hint}")
+    got64 = got_t.to(torch.float64).cpu()
+    if not torch.isfinite(got64).all():
+        raise CheckFailed(f"{what} contains NaN or infinity: {_fmt(got64)}; expected {_fmt(exp_t)}")
+    if not torch.allclose(got64, exp_t, atol=atol, rtol=rtol):
+        err = (got64 - exp_t).abs().max().item()
+        hint = explain_slips(got64, slips, atol, rtol)
+        raise CheckFailed(f"{what}: expected {_fmt(exp_t)}, got {_fmt(got64)} "
+                          f"(largest difference {err:.3g}).{hint}")
+
+
+def explain_slips(got, slips: dict | None, atol: float = 1e-5, rtol: float = 1e-4) -> str:
+    """A sentence naming the common mistake whose result matches ``got``, or ``""``."""
+    for description, value in (slips or {}).items():
+        v = _as_tensor(value, "slip").to(torch.float64).cpu()
+        g = got.detach().to(torch.float64).cpu()
+        if g.shape == v.shape and torch.allclose(g, v, atol=atol, rtol=rtol):
+            return f" This is what you get when {description}."
+    return ""

@@ -1,0 +1,96 @@
+"""Where the course runs: device choice, seeds, and an environment report.
+
+Every notebook calls ``get_device()`` instead of hard-coding ``.cuda()``, so the same cell
+runs on a laptop CPU, an NVIDIA GPU (CUDA) or an Apple GPU (MPS).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["get_device", "seed_everything", "environment_report", "is_accelerated", "pick"]
+
+
+def get_device() -> torch.device:
+    """CUDA if available, else Apple MPS, else CPU.
+
+    The environment variable ``COURSE_DEVICE`` (e.g. ``cpu``, ``cuda``, ``cuda:1``, ``mps``)
+    overrides the choice; asking for a device that is not there raises a ``RuntimeError``.
+
+    >>> get_device().type in {"cpu", "cuda", "mps"}
+    True
+    """
+    wanted = os.environ.get("COURSE_DEVICE", "").strip()
+    if wanted:
+        device = torch.device(wanted)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"COURSE_DEVICE={wanted!r} but CUDA is not available here")
+        if device.type == "mps" and not _mps_available():
+            raise RuntimeError(f"COURSE_DEVICE={wanted!r} but MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def is_accelerated(device: torch.device | None = None) -> bool:
+    """True on CUDA or MPS: notebooks use it to choose larger settings."""
+    return (device or get_device()).type in {"cuda", "mps"}
+
+
+def pick(cpu, gpu, device: torch.device | None = None):
+    """Return ``gpu`` on an accelerator and ``cpu`` otherwise.
+
+    Notebooks state their settings in one line, e.g. ``size = pick(cpu=64, gpu=256)``,
+    and print which were used.
+    """
+    return gpu if is_accelerated(device) else cpu
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so a notebook runs the same each time."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def environment_report(device: torch.device | None = None) -> dict:
+    """What this kernel runs on: device, its name, versions, and CPU threads.
+
+    Returns a dict (shown as a table in notebook 00); nothing here is downloaded or timed.
+    """
+    device = device or get_device()
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        name = "Apple GPU (MPS)"
+    else:
+        name = platform.processor() or platform.machine()
+    import matplotlib
+
+    report = {
+        "device": str(device),
+        "device name": name,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+        "CPU threads used by torch": torch.get_num_threads(),
+        "CPU cores": os.cpu_count(),
+        "COURSE_DEVICE": os.environ.get("COURSE_DEVICE", "(not set)"),
+    }
+    return report

@@ -1,0 +1,173 @@
+"""The contract every flow layer keeps, and the containers that compose layers.
+
+Direction: a layer maps **data to latent** (the normalising direction),
+
+    y, log_det = layer(x)          log_det[i] = log|det dy_i/dx_i|,  shape (batch,)
+    x, log_det_inv = layer.inverse(y)   log_det_inv = -log_det at the matching point.
+
+The density of the data then follows from the change of variables theorem,
+
+    log p(x) = log p_Z(f(x)) + sum_k log|det J_k(x_k)|.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "standard_normal"]
+
+
+def check_shape(x: Tensor, expected: Sequence[int | None], name: str = "input") -> None:
+    """Raise a ``ValueError`` unless ``x.shape`` matches ``expected``.
+
+    ``expected`` gives one entry per dimension; ``None`` matches any size (the batch).
+
+    >>> check_shape(torch.zeros(5, 3), (None, 3))
+    >>> check_shape(torch.zeros(5, 4), (None, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: input: expected shape (batch, 3), got (5, 4)
+    """
+    shown = ", ".join("batch" if e is None else str(e) for e in expected)
+    given = tuple(x.shape)
+    ok = x.dim() == len(expected) and all(e is None or e == s for e, s in zip(expected, given))
+    if not ok:
+        raise ValueError(f"{name}: expected shape ({shown}), got {given}")
+
+
+class FlowLayer(nn.Module):
+    """Base class: subclasses implement ``forward(x) -> (y, log_det)`` and
+    ``inverse(y) -> (x, log_det_inv)`` and may override ``event_shape`` checks."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class FlowSequential(FlowLayer):
+    """Compose flow layers: ``f = f_K o ... o f_1`` in the data-to-latent direction.
+
+    The log-determinants add up: ``log|det J_f(x)| = sum_k log|det J_{f_k}(x_{k-1})|``.
+    ``inverse`` runs the layers backwards.
+
+    Example
+    -------
+    >>> from course_utils.flows import AffineCoupling
+    >>> flow = FlowSequential(AffineCoupling(2), AffineCoupling(2, flip=True))
+    >>> z, log_det = flow(torch.randn(5, 2))
+    >>> z.shape, log_det.shape
+    (torch.Size([5, 2]), torch.Size([5]))
+    """
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        self.layers = nn.ModuleList(layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        log_det = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, ld = layer(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        log_det = y.new_zeros(y.shape[0])
+        for layer in reversed(self.layers):
+            y, ld = layer.inverse(y)
+            log_det = log_det + ld
+        return y, log_det
+
+
+class NormalizingFlow(nn.Module):
+    """A density model: a flow from data to latent plus a base distribution on the latent.
+
+        log p(x) = log p_Z(f(x)) + log|det J_f(x)|
+
+    Sampling runs the inverse: ``z ~ p_Z``, ``x = f^{-1}(z)``.
+
+    ``base`` is any ``torch.distributions.Distribution`` whose ``log_prob`` of a latent batch
+    returns one number per sample (use ``Independent`` for factorised bases, or
+    ``standard_normal(*shape)``). The base's tensors follow the module when it is moved
+    with ``.to(device)`` or ``.double()``.
+
+    Example
+    -------
+    >>> from course_utils.flows import AffineCoupling, standard_normal
+    >>> model = NormalizingFlow([AffineCoupling(2), AffineCoupling(2, flip=True)], standard_normal(2))
+    >>> model.log_prob(torch.randn(4, 2)).shape
+    torch.Size([4])
+    >>> model.sample((3,)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(self, layers, base: torch.distributions.Distribution):
+        super().__init__()
+        if isinstance(layers, FlowSequential):
+            self.flow = layers
+        elif isinstance(layers, nn.Module):
+            self.flow = FlowSequential(layers)
+        else:
+            self.flow = FlowSequential(*layers)
+        self.base = base
+        # A buffer that tells us where the module lives, so the base can follow it.
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to(device) / .double() move parameters and buffers; move the base with them.
+        super()._apply(fn, *args, **kwargs)
+        self.base = _move_distribution(self.base, self._anchor.device, self._anchor.dtype)
+        return self
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Map data to latent: ``z, log_det = model(x)``."""
+        return self.flow(x)
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.flow.inverse(z)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        z, log_det = self.flow(x)
+        return self.base.log_prob(z) + log_det
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size(), temperature: float = 1.0) -> Tensor:
+        """Draw samples through the inverse. ``temperature`` scales the latent
+        (Glow's trick: values below 1 give smoother, more typical samples)."""
+        z = self.base.sample(torch.Size(sample_shape)) * temperature
+        x, _ = self.flow.inverse(z)
+        return x
+
+
+def _move_distribution(dist, device, dtype):
+    """Rebuild a distribution with its tensor parameters on ``device``/``dtype``."""
+    if isinstance(dist, torch.distributions.Independent):
+        inner = _move_distribution(dist.base_dist, device, dtype)
+        return torch.distributions.Independent(inner, dist.reinterpreted_batch_ndims)
+    params = {}
+    for name in dist.arg_constraints:
+        value = dist.__dict__.get(name)
+        if isinstance(value, Tensor):
+            params[name] = value.to(device=device, dtype=dtype)
+    if not params:
+        return dist
+    return type(dist)(**params)
+
+
+def standard_normal(*event_shape: int, device=None, dtype=None) -> torch.distributions.Distribution:
+    """The usual base distribution: independent N(0, 1) over a latent of ``event_shape``."""
+    dtype = dtype or torch.get_default_dtype()
+    loc = torch.zeros(event_shape, device=device, dtype=dtype)
+    return torch.distributions.Independent(torch.distributions.Normal(loc, torch.ones_like(loc)), len(event_shape))

@@ -1,0 +1,172 @@
+"""Generate the student notebooks (``lectures/``) from the instructors' (``solutions/``).
+
+    python -m course_utils.lectures solutions lectures          # write lectures/
+    python -m course_utils.lectures solutions lectures --check  # exit 1 if lectures/ is stale
+
+Rules (the markers nbgrader uses):
+
+- In a code cell, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` become
+  ``# YOUR CODE HERE`` and ``raise NotImplementedError("Exercise N: title")``, at the markers'
+  indentation. Solutions must sit inside a function body, so that the student notebook still
+  runs top to bottom (the check then says "not attempted yet").
+- ``N`` and ``title`` come from the nearest markdown cell above with a heading
+  ``### Exercise N: title``.
+- In a markdown cell, ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->`` becomes
+  ``*Write your answer here.*``.
+- Cells tagged ``solution-only`` are left out of the student notebook.
+- Both folders are stored clean: no outputs, no execution counts, the ``python3`` kernel.
+  Running this also cleans ``solutions/`` in place, so instructors can save freely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+BEGIN_CODE, END_CODE = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_MD, END_MD = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
+EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\s*[:.]\s*(.+?)\s*$", re.MULTILINE)
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+class GenerationError(ValueError):
+    pass
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Strip outputs, execution counts and run-time metadata; set the python3 kernel."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        for key in ("execution", "collapsed", "scrolled", "ExecuteTime"):
+            cell.metadata.pop(key, None)
+    nb.metadata = {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+    }
+    return nb
+
+
+def _strip_code(source: str, exercise: tuple[str, str] | None, where: str) -> str:
+    lines = source.split("\n")
+    out, inside, found = [], False, False
+    for line in lines:
+        stripped = line.strip()
+        if stripped == BEGIN_CODE:
+            if inside:
+                raise GenerationError(f"{where}: nested {BEGIN_CODE}")
+            if exercise is None:
+                raise GenerationError(f"{where}: a solution with no '### Exercise N: title' "
+                                      "markdown heading above it")
+            indent = line[: len(line) - len(line.lstrip())]
+            if not indent:
+                raise GenerationError(f"{where}: solutions must be inside a function body "
+                                      "(indented), so the student notebook still runs")
+            number, title = exercise
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f'{indent}raise NotImplementedError("Exercise {number}: {title}")')
+            inside, found = True, True
+        elif stripped == END_CODE:
+            if not inside:
+                raise GenerationError(f"{where}: {END_CODE} without {BEGIN_CODE}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise GenerationError(f"{where}: {BEGIN_CODE} without {END_CODE}")
+    return "\n".join(out) if found else source
+
+
+def _strip_markdown(source: str, where: str) -> str:
+    pattern = re.compile(re.escape(BEGIN_MD) + r".*?" + re.escape(END_MD), re.DOTALL)
+    if source.count(BEGIN_MD) != source.count(END_MD):
+        raise GenerationError(f"{where}: unbalanced {BEGIN_MD} / {END_MD}")
+    return pattern.sub("*Write your answer here.*", source)
+
+
+def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """The student notebook made from a solution notebook."""
+    nb = clean(nb)
+    cells, exercise = [], None
+    for i, cell in enumerate(nb.cells):
+        where = f"{name}, cell {i}"
+        if "solution-only" in cell.metadata.get("tags", []):
+            continue
+        if cell.cell_type == "markdown":
+            match = None
+            for match in EXERCISE_HEADING.finditer(cell.source):
+                pass
+            if match:
+                exercise = (match.group(1), match.group(2).rstrip(".").replace('"', "'"))
+            cell.source = _strip_markdown(cell.source, where)
+        elif cell.cell_type == "code":
+            cell.source = _strip_code(cell.source, exercise, where)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def generate(solutions: Path, lectures: Path, check: bool = False) -> list[str]:
+    """Write (or with ``check``, compare) every student notebook; return the stale names."""
+    stale = []
+    sources = sorted(solutions.glob("*.ipynb"))
+    if not sources:
+        raise GenerationError(f"no notebooks in {solutions}")
+    for src in sources:
+        nb = nbformat.read(src, as_version=4)
+        cleaned = render(clean(nb))
+        student = render(student_version(nb, src.name))
+        target = lectures / src.name
+        if check:
+            if src.read_text(encoding="utf-8") != cleaned:
+                stale.append(f"{src} (has outputs or metadata; run make lectures)")
+            if not target.exists() or target.read_text(encoding="utf-8") != student:
+                stale.append(str(target))
+            continue
+        if src.read_text(encoding="utf-8") != cleaned:
+            src.write_text(cleaned, encoding="utf-8")
+        lectures.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text(encoding="utf-8") != student:
+            target.write_text(student, encoding="utf-8")
+    extra = sorted({p.name for p in lectures.glob("*.ipynb")} - {p.name for p in sources})
+    for name in extra:
+        if check:
+            stale.append(f"{lectures / name} (no matching solution notebook)")
+        else:
+            (lectures / name).unlink()
+    return stale
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("solutions", type=Path)
+    parser.add_argument("lectures", type=Path)
+    parser.add_argument("--check", action="store_true", help="only report stale notebooks")
+    args = parser.parse_args(argv)
+    try:
+        stale = generate(args.solutions, args.lectures, check=args.check)
+    except GenerationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check and stale:
+        print("stale: " + ", ".join(stale), file=sys.stderr)
+        return 1
+    if not args.check:
+        print(f"wrote the student notebooks in {args.lectures}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
