@@ -101,7 +101,9 @@ def check_layer(case: FlowCase, seed: int = 0) -> dict:
         with torch.no_grad():
             y, log_det = layer(x)
             x_back, log_det_inv = layer.inverse(y)
-        assert y.shape == x.shape, f"{case.name}: output shape {tuple(y.shape)} != input shape {tuple(x.shape)}"
+        assert y.shape[0] == x.shape[0] and y[0].numel() == x[0].numel(), (
+            f"{case.name}: output shape {tuple(y.shape)} does not match input shape {tuple(x.shape)}")
+        assert x_back.shape == x.shape, f"{case.name}: inverse gives shape {tuple(x_back.shape)}"
         assert log_det.shape == (x.shape[0],), f"{case.name}: log_det shape {tuple(log_det.shape)}"
         inv_err = (x_back - x).abs().max().item()
         assert inv_err < case.inverse_atol, f"{case.name}: inverse(forward(x)) off by {inv_err:.3g}"

@@ -5,6 +5,7 @@ Cases come from ``tests/cases_vector.py`` (vector layers) and ``tests/cases_imag
 """
 
 import pytest
+import torch
 
 from flowcheck import check_layer
 
@@ -26,3 +27,20 @@ def test_flow_contract(case):
 
 def test_there_are_cases():
     assert len(CASES) >= 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_a_clear_error(case):
+    """Wrong rank or wrong feature/channel count: a ValueError naming expected and given shapes."""
+    layer = case.make()
+    x = torch.randn(case.shape)
+    wrong = {"no batch dimension": x[0]}
+    if not case.extra.get("any_channels"):
+        wrong["one feature too many"] = torch.randn(case.shape[0], case.shape[1] + 1, *case.shape[2:])
+    for what, bad in wrong.items():
+        for method in (layer.forward, layer.inverse):
+            layer.eval()
+            with pytest.raises(ValueError) as info:
+                method(bad)
+            message = str(info.value)
+            assert "expected" in message and str(tuple(bad.shape)) in message, f"{what}: {message}"

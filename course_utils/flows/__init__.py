@@ -23,24 +23,22 @@ from .base import FlowLayer, FlowSequential, NormalizingFlow, check_shape, stand
 from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permutation, mlp, soft_clamp
 from .normalization import ActNorm, BatchNormFlow
 from .planar import PlanarFlow
+from .glow import (AdditiveCouplingImage, AffineCouplingImage, InvConv1x1, Squeeze, channel_mask,
+                   check_image_shape, checkerboard_mask)
+from .iresnet import InvertibleResBlock, LipSwish, SpectralNormLinear, logdet_estimate
+from .emerging import EmergingConv, emerging_mask
 
 __all__ = [
     "FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "standard_normal",
     "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation", "mlp", "soft_clamp",
     "PlanarFlow",
     "BatchNormFlow", "ActNorm",
+    "Squeeze", "InvConv1x1", "AffineCouplingImage", "AdditiveCouplingImage", "checkerboard_mask",
+    "channel_mask", "check_image_shape",
+    "InvertibleResBlock", "SpectralNormLinear", "LipSwish", "logdet_estimate",
+    "EmergingConv", "emerging_mask",
 ]
 
-# TEMPORARY guards while the image layers are being written: drop the try/except (and import
-# their names explicitly) once glow.py, iresnet.py and emerging.py exist.
-for _module in ("glow", "iresnet", "emerging"):
-    try:
-        _mod = __import__(f"{__name__}.{_module}", fromlist=["__all__"])
-    except ModuleNotFoundError as _err:
-        if _err.name != f"{__name__}.{_module}":
-            raise
-        continue
-    globals().update({name: getattr(_mod, name) for name in _mod.__all__})
-    __all__ += list(_mod.__all__)
-    del _mod
-del _module
+from .models import nll_loss, realnvp, test_nll  # noqa: E402  (ready-made models, notebook 03 on)
+
+__all__ += ["realnvp", "nll_loss", "test_nll"]
