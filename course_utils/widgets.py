@@ -27,6 +27,7 @@ def draw_linear_map(A, ax=None, limit: float = 3.0):
     square = UNIT_SQUARE.to(torch.float64)
     image = square @ A.T
     det = torch.det(A).item()
+    det = 0.0 if abs(det) < 1e-12 else det  # no "-0.000" in the title
     area = abs(polygon_area(image).item())
     ax.fill(square[:, 0], square[:, 1], color="0.85", label="unit square (area 1)")
     ax.fill(image[:, 0], image[:, 1], color="tab:blue", alpha=0.5,
