@@ -18,8 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --no-deps -e .
 	touch $(STAMP)
 
+# Jupyter refuses to run as root unless told; containers and some hubs run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. lectures/00_start_here.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) lectures/00_start_here.ipynb
 
 # One pytest run: library tests in tests/ and every notebook in both folders, top to
 # bottom, in the kernel of this project's own environment.
