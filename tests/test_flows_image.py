@@ -21,14 +21,6 @@ from course_utils.flows.glow import (
 from course_utils.flows.iresnet import InvertibleResBlock, logdet_estimate
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(old)
-
 
 @torch.no_grad()
 def perturb(layer, std=0.3):

@@ -16,13 +16,7 @@ from course_utils.flows import (ActNorm, AdditiveCoupling, AffineCoupling, Batch
 from flowcheck import autograd_jacobian
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # every test here runs in float64 (conftest.py)
 
 
 def perturb(module, std=0.3, seed=0):

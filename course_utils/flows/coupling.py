@@ -230,7 +230,8 @@ class Permutation(FlowLayer):
 
         y_j = x_{perm[j]},        log|det dy/dx| = 0     (a permutation matrix has det +-1)
 
-    ``kind="reverse"`` reverses the order (as in RealNVP/Glow between couplings);
+    ``kind="reverse"`` reverses the order (as RealNVP [3] and Glow [4] do between couplings,
+    so that every feature gets transformed);
     ``kind="random"`` draws a permutation from ``seed`` (reproducible, stored as a buffer).
 
     Example
