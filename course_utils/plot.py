@@ -230,11 +230,12 @@ def jacobian_heatmap(J: torch.Tensor | np.ndarray, ax: Axes | None = None, title
     a = _to_numpy(J).astype(np.float64)
     if a.ndim != 2:
         raise ValueError(f"jacobian_heatmap expects a 2-D matrix, got shape {a.shape}")
-    ax = _new_ax(ax)
+    rows, cols = a.shape
+    ax = _new_ax(ax, figsize=(min(8.0, 3.2 + 0.35 * cols), min(6.5, 1.8 + 0.35 * rows)))
     m = float(np.nanmax(np.abs(a))) if a.size else 0.0
     m = m if m > 0 else 1.0
     im = ax.imshow(a, cmap=JACOBIAN_CMAP, vmin=-m, vmax=m, interpolation="nearest")
-    ax.figure.colorbar(im, ax=ax, label=r"$\partial y_i / \partial x_j$")
+    ax.figure.colorbar(im, ax=ax, label=r"$\partial y_i / \partial x_j$", shrink=0.85)
     ax.set_xlabel("input j")
     ax.set_ylabel("output i")
     if max(a.shape) <= 16:
