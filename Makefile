@@ -3,6 +3,7 @@
 #   make test      create or reuse .venv, then run every test and execute every notebook
 #   make lectures  regenerate the student notebooks in lectures/ from solutions/
 #   make bench     time every flow layer (forward and inverse), CPU and CUDA if present
+#   make env       only create or update .venv (e.g. on a JupyterHub)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,13 +11,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := lectures solutions
 
-.PHONY: lab test test-lib test-notebooks lectures bench clean-venv
+.PHONY: env lab test test-lib test-notebooks lectures bench clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt
 	$(BIN)/python -m pip install --no-deps -e .
 	touch $(STAMP)
+
+env: $(STAMP)
 
 # Jupyter refuses to run as root unless told; containers and some hubs run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
