@@ -97,6 +97,8 @@ def test_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
     >>> round(test_nll(model, torch.zeros(10, 2)), 4)
     1.8379
     """
+    if x.shape[0] == 0:
+        raise ValueError("test_nll needs at least one sample, got an empty tensor")
     was_training = model.training
     model.eval()
     try:
@@ -108,8 +110,6 @@ def test_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
             count += xc.shape[0]
     finally:
         model.train(was_training)
-    if count == 0:
-        raise ValueError("test_nll needs at least one sample, got an empty tensor")
     return total / count
 
 

@@ -1,0 +1,99 @@
+"""Checks for notebook 02: the change of variables theorem.
+
+The expected values come from ``torch.distributions`` (Normal, LogNormal, MultivariateNormal),
+which know these densities in closed form: an independent route to the same numbers.
+"""
+
+import math
+
+import torch
+from torch.distributions import LogNormal, MultivariateNormal, Normal
+
+from . import CheckFailed, assert_close, assert_shape, exercise
+
+__all__ = ["affine_log_density", "lognormal_log_density", "linear_map_log_density"]
+
+
+def _std_normal_log_pdf(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+
+
+def _call(student_fn, *args):
+    return student_fn(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+
+
+def _no_nan(got, what: str, hint: str) -> None:
+    if isinstance(got, torch.Tensor) and got.is_floating_point() and torch.isnan(got).any():
+        raise CheckFailed(f"{what} contains NaN: {hint}")
+
+
+@exercise(1, "the density of an affine map")
+def affine_log_density(student_fn):
+    """``student_fn(x, a, b)`` returns log p_X(x) for X = a Z + b, Z ~ N(0, 1)."""
+    x = torch.linspace(-3.0, 4.0, 8, dtype=torch.float64)
+    for a, b in [(2.0, 1.0), (-0.5, 3.0), (1.0, 0.0), (-3.0, -1.0)]:
+        expected = Normal(torch.tensor(b, dtype=torch.float64), abs(a)).log_prob(x)
+        got = _call(student_fn, x, a, b)
+        what = f"log p_X(x) for X = {a:g} Z + {b:g} at x = {x.numpy().round(2).tolist()}"
+        _no_nan(got, what, "a is negative here, so take the log of |a|, not of a")
+        z = (x - b) / a
+        assert_close(got, expected, what, atol=1e-8, slips={
+            "the Jacobian term is left out (add log|d f^{-1}/dx| = -log|a|)": _std_normal_log_pdf(z),
+            "log|a| is added instead of subtracted (d f^{-1}/dx = 1/a)": _std_normal_log_pdf(z) + math.log(abs(a)),
+            "z is computed as a (x - b) instead of (x - b) / a":
+                _std_normal_log_pdf(a * (x - b)) - math.log(abs(a)),
+            "the density is returned instead of its log": expected.exp(),
+        })
+
+
+@exercise(2, "the log-normal density of exp(Z)")
+def lognormal_log_density(student_fn):
+    """``student_fn(x, mu, sigma)`` returns log p_X(x) for X = exp(mu + sigma Z), Z ~ N(0, 1)."""
+    x = torch.tensor([0.05, 0.3, 1.0, 2.0, 5.0, 20.0], dtype=torch.float64)
+    for mu, sigma in [(0.0, 1.0), (0.5, 0.25), (-1.0, 2.0)]:
+        expected = LogNormal(torch.tensor(mu, dtype=torch.float64), sigma).log_prob(x)
+        got = _call(student_fn, x, mu, sigma)
+        what = f"log p_X(x) for X = exp({mu:g} + {sigma:g} Z) at x = {x.tolist()}"
+        _no_nan(got, what, "every x here is positive, so look for a log of a negative number")
+        z = (torch.log(x) - mu) / sigma
+        assert_close(got, expected, what, atol=1e-8, slips={
+            "the 1/x factor of d(log x)/dx is left out (subtract log x)":
+                _std_normal_log_pdf(z) - math.log(sigma),
+            "the 1/sigma factor is left out (subtract log sigma)": _std_normal_log_pdf(z) - torch.log(x),
+            "both Jacobian factors are left out": _std_normal_log_pdf(z),
+            "log x is added instead of subtracted": _std_normal_log_pdf(z) - math.log(sigma) + torch.log(x),
+            "the density is returned instead of its log": expected.exp(),
+        })
+
+
+@exercise(3, "the log-density of a 2-D linear map")
+def linear_map_log_density(student_fn):
+    """``student_fn(x, A, b)`` returns log p_X(x), shape (n,), for X = A Z + b, Z ~ N(0, I)."""
+    gen = torch.Generator().manual_seed(2)
+    x = 2 * torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    cases = [
+        (torch.tensor([[2.0, 0.5], [-1.0, 1.0]], dtype=torch.float64), torch.tensor([1.0, -2.0], dtype=torch.float64)),
+        (torch.tensor([[0.0, 1.5], [1.0, 0.3]], dtype=torch.float64), torch.tensor([0.0, 0.5], dtype=torch.float64)),
+    ]
+    for A, b in cases:
+        expected = MultivariateNormal(b, covariance_matrix=A @ A.T).log_prob(x)
+        got = _call(student_fn, x, A, b)
+        what = f"log p_X(x) for X = A Z + b with A = {A.tolist()}, b = {b.tolist()} (det A = {torch.det(A).item():g})"
+        if isinstance(got, torch.Tensor) and got.dim() == 0:
+            raise CheckFailed(f"{what} should have one value per point, shape ({x.shape[0]},), but is a single "
+                              "number: sum the Gaussian's log-density over the 2 coordinates (dim=1), not over the points")
+        _no_nan(got, what, "det A can be negative: use torch.linalg.slogdet(A).logabsdet (or log|det A|)")
+        assert_shape(got, (x.shape[0],), what)
+        logdet = torch.linalg.slogdet(A).logabsdet
+        z = torch.linalg.solve(A, (x - b).T).T
+
+        def log_pz(v):
+            return _std_normal_log_pdf(v).sum(1)
+
+        assert_close(got, expected, what, atol=1e-8, slips={
+            "the log-determinant is left out (subtract log|det A|)": log_pz(z),
+            "log|det A| is added instead of subtracted (det of the inverse is 1/det A)": log_pz(z) + logdet,
+            "z is computed as A (x - b) instead of A^{-1} (x - b)": log_pz((x - b) @ A.T) - logdet,
+            "z is computed with A transposed (z = A^{-T}(x - b)): mind x's layout (n, 2), one point per row":
+                log_pz(torch.linalg.solve(A.T, (x - b).T).T) - logdet,
+        })

@@ -1,0 +1,153 @@
+"""Checks for notebook 03: normalising flows, chains of bijections and triangular Jacobians.
+
+Expected values are computed the slow, independent way: the full autograd Jacobian of the whole
+chain and ``slogdet``, and ``MultivariateNormal`` for the base density.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import MultivariateNormal
+
+from ..flows import ActNorm, AffineCoupling, Permutation
+from . import CheckFailed, assert_close, assert_shape, exercise
+
+__all__ = ["example_chain", "triangular_map", "chain_forward", "triangular_map_log_det", "flow_log_prob"]
+
+
+def example_chain(dim: int = 3, seed: int = 0, dtype=torch.float64) -> list[nn.Module]:
+    """A small chain of flow layers (data -> latent) with random, non-trivial parameters:
+    ActNorm, affine coupling, a random permutation, affine coupling (flipped), in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    layers = [ActNorm(dim), AffineCoupling(dim, hidden=16), Permutation(dim, kind="random", seed=seed),
+              AffineCoupling(dim, hidden=16, flip=True)]
+    with torch.no_grad():
+        for layer in layers:
+            layer.to(dtype)
+            for p in layer.parameters():
+                p.add_(0.4 * torch.randn(p.shape, generator=gen, dtype=dtype))
+        layers[0].initialised.fill_(True)
+    for layer in layers:
+        layer.eval()
+    return layers
+
+
+def triangular_map(x: torch.Tensor) -> torch.Tensor:
+    """The lower-triangular map of exercise 3, for x of shape (n, 3):
+
+        y1 = -2 x1 + 1
+        y2 = x2 exp(x1 / 2) + sin(x1)
+        y3 = x3 + x3^3 / 3 + x1 x2
+    """
+    x1, x2, x3 = x[:, 0], x[:, 1], x[:, 2]
+    return torch.stack([-2 * x1 + 1, x2 * torch.exp(x1 / 2) + torch.sin(x1), x3 + x3**3 / 3 + x1 * x2], dim=1)
+
+
+def _brute_force(layers, x):
+    """z and log|det dz/dx| per sample, from the full autograd Jacobian of the composition."""
+    def compose(v):
+        for layer in layers:
+            v, _ = layer(v)
+        return v
+
+    with torch.no_grad():
+        z = compose(x)
+    log_det = []
+    for xi in x:
+        J = torch.autograd.functional.jacobian(lambda v: compose(v[None])[0], xi)
+        log_det.append(torch.linalg.slogdet(J).logabsdet)
+    return z, torch.stack(log_det)
+
+
+def _points(n: int, dim: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return 1.5 * torch.randn(n, dim, generator=gen, dtype=torch.float64)
+
+
+def _each_layer_at(layers, x):
+    """Sum of each layer's log-det evaluated at the *input* x (forgetting to pass x along)."""
+    with torch.no_grad():
+        return sum(layer(x)[1] for layer in layers)
+
+
+def _unpack_pair(got, what):
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise CheckFailed(f"{what} should return a pair (z, log_det), but returned {type(got).__name__}"
+                          + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+    return got
+
+
+@exercise(1, "log-dets add up along a chain")
+def chain_forward(student_fn):
+    """``student_fn(layers, x)`` returns ``(z, log_det)`` for the composition of ``layers``."""
+    for dim, seed in [(3, 0), (4, 1)]:
+        layers = example_chain(dim, seed)
+        x = _points(5, dim, seed)
+        z_exp, ld_exp = _brute_force(layers, x)
+        with torch.no_grad():
+            got = _unpack_pair(student_fn(layers, x.clone()), "chain_forward(layers, x)")
+        z, log_det = got
+        what = f"for the {len(layers)}-layer chain in {dim}-D"
+        assert_close(z, z_exp, f"z {what}", atol=1e-8)
+        with torch.no_grad():
+            v = x
+            for layer in layers:
+                v, last = layer(v)
+        assert_close(log_det, ld_exp, f"log_det {what} (one value per sample)", atol=1e-8, slips={
+            "each layer's log-det is evaluated at the original x instead of at its own input "
+            "(pass the output of one layer on to the next)": _each_layer_at(layers, x),
+            "only the last layer's log-det is returned (add them all up)": last,
+            "the log-dets are subtracted instead of added": -ld_exp,
+        })
+
+
+@exercise(3, "the log-det of a lower-triangular map")
+def triangular_map_log_det(student_fn):
+    """``student_fn(x)`` returns log|det J(x)| of ``triangular_map``, one value per row of x."""
+    x = _points(6, 3, 2)
+    expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(
+        lambda v: triangular_map(v[None])[0], xi)).logabsdet for xi in x])
+    got = student_fn(x.clone())
+    what = "log|det J| of the triangular map at 6 points"
+    if isinstance(got, torch.Tensor) and torch.isnan(got).any():
+        raise CheckFailed(f"{what} contains NaN: dy1/dx1 = -2 is negative, so take log|.| of the diagonal")
+    if isinstance(got, torch.Tensor) and got.dim() == 0:
+        raise CheckFailed(f"{what} should have one value per point, shape (6,), but is a single number: "
+                          "sum over the diagonal entries of each point, not over the points")
+    x1, x3 = x[:, 0], x[:, 2]
+    assert_close(got, expected, what, atol=1e-8, slips={
+        "the log 2 from dy1/dx1 = -2 is missing": expected - math.log(2),
+        "dy3/dx3 = 1 + x3^2 is taken as x3^2": math.log(2) + x1 / 2 + torch.log(x3**2),
+        "the log of the diagonal is replaced by the diagonal itself (det is a product, log|det| a sum of logs)":
+            -2 + torch.exp(x1 / 2) + 1 + x3**2,
+        "the sign is flipped": -expected,
+    })
+
+
+@exercise(2, "a flow's log_prob from its parts")
+def flow_log_prob(student_fn):
+    """``student_fn(layers, x)`` returns log p(x) = log N(z; 0, I) + log|det dz/dx|, shape (n,)."""
+    for dim, seed in [(3, 3), (2, 4)]:
+        layers = example_chain(dim, seed)
+        x = _points(5, dim, seed)
+        z, log_det = _brute_force(layers, x)
+        base = MultivariateNormal(torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64))
+        log_pz = base.log_prob(z)
+        expected = log_pz + log_det
+        with torch.no_grad():
+            got = student_fn(layers, x.clone())
+        what = f"log p(x) for the {dim}-D chain at 5 points"
+        if isinstance(got, torch.Tensor) and got.dim() == 0:
+            raise CheckFailed(f"{what} should have one value per point, shape (5,), but is a single number: "
+                              "sum the Gaussian's log-density over the features (dim=1), not over the points")
+        assert_shape(got, (x.shape[0],), what)
+        assert_close(got, expected, what, atol=1e-8, slips={
+            "the log-det is subtracted instead of added (the layers map data to latent)": log_pz - log_det,
+            "the log-det is left out": log_pz,
+            "the constant -(D/2) log(2 pi) of the Gaussian is missing": expected + 0.5 * dim * math.log(2 * math.pi),
+            "the Gaussian's log-density is not summed over the D features (only the first is used)":
+                -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi) + log_det,
+        })

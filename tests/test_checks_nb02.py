@@ -1,0 +1,126 @@
+"""Notebook 02's checks: the reference passes, 'not attempted' is friendly, wrong answers fail."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from course_utils.checks import CheckFailed
+from course_utils.checks import nb02
+
+
+def not_attempted(*args):
+    raise NotImplementedError("Exercise: not done")
+
+
+def log_phi(z):
+    return -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+
+
+def affine_ref(x, a, b):
+    return log_phi((x - b) / a) - math.log(abs(a))
+
+
+def lognormal_ref(x, mu, sigma):
+    return log_phi((torch.log(x) - mu) / sigma) - math.log(sigma) - torch.log(x)
+
+
+def linear_ref(x, A, b):
+    z = torch.linalg.solve(A, (x - b).T).T
+    return log_phi(z).sum(1) - torch.linalg.slogdet(A).logabsdet
+
+
+# check: (the check, a reference solution, {description: a plausible wrong answer})
+CASES = {
+    "nb02.affine_log_density": (
+        nb02.affine_log_density,
+        affine_ref,
+        {"no Jacobian": lambda x, a, b: log_phi((x - b) / a),
+         "plus log|a|": lambda x, a, b: log_phi((x - b) / a) + math.log(abs(a)),
+         "log a without abs": lambda x, a, b: log_phi((x - b) / a) - torch.log(torch.tensor(a, dtype=x.dtype)),
+         "multiplies by a": lambda x, a, b: log_phi(a * (x - b)) - math.log(abs(a)),
+         "density not log": lambda x, a, b: affine_ref(x, a, b).exp()},
+    ),
+    "nb02.lognormal_log_density": (
+        nb02.lognormal_log_density,
+        lognormal_ref,
+        {"no 1/x": lambda x, mu, s: log_phi((torch.log(x) - mu) / s) - math.log(s),
+         "no 1/sigma": lambda x, mu, s: log_phi((torch.log(x) - mu) / s) - torch.log(x),
+         "plus log x": lambda x, mu, s: log_phi((torch.log(x) - mu) / s) - math.log(s) + torch.log(x),
+         "exp instead of log": lambda x, mu, s: log_phi((torch.exp(x) - mu) / s) - math.log(s) - x},
+    ),
+    "nb02.linear_map_log_density": (
+        nb02.linear_map_log_density,
+        linear_ref,
+        {"no log-det": lambda x, A, b: log_phi(torch.linalg.solve(A, (x - b).T).T).sum(1),
+         "plus log-det": lambda x, A, b: linear_ref(x, A, b) + 2 * torch.linalg.slogdet(A).logabsdet,
+         "A instead of A^-1": lambda x, A, b: log_phi((x - b) @ A.T).sum(1) - torch.linalg.slogdet(A).logabsdet,
+         "transposed": lambda x, A, b: (log_phi(torch.linalg.solve(A.T, (x - b).T).T).sum(1)
+                                        - torch.linalg.slogdet(A).logabsdet),
+         "log det without abs": lambda x, A, b: (log_phi(torch.linalg.solve(A, (x - b).T).T).sum(1)
+                                                 - torch.det(A).log()),
+         "summed over the batch": lambda x, A, b: linear_ref(x, A, b).sum(),
+         "summed over the wrong axis": lambda x, A, b: (log_phi(torch.linalg.solve(A, (x - b).T).T).sum(0)
+                                                        - torch.linalg.slogdet(A).logabsdet)},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reference_passes(name, capsys):
+    check, reference, _ = CASES[name]
+    assert check(reference) is None and check.last_result is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_not_attempted_is_friendly(name, capsys):
+    check, _, _ = CASES[name]
+    assert check(not_attempted) is None and check.last_result is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and f"Exercise {check.exercise_number}" in out
+
+
+WRONG = [(name, slip) for name, (_, _, wrongs) in CASES.items() for slip in wrongs]
+
+
+@pytest.mark.parametrize("name,slip", WRONG)
+def test_wrong_answers_fail_with_numbers(name, slip):
+    check, _, wrongs = CASES[name]
+    with pytest.raises(CheckFailed) as info:
+        check(wrongs[slip])
+    message = str(info.value)
+    assert f"Exercise {check.exercise_number}" in message and "not right yet" in message
+    assert any(word in message for word in ("expected", "should", "NaN")), message
+    assert check.last_result is None
+
+
+def test_each_check_rejects_at_least_two_wrong_answers():
+    for name, (_, _, wrongs) in CASES.items():
+        assert len(wrongs) >= 2, name
+
+
+@pytest.mark.parametrize("name,slip,words", [
+    ("nb02.affine_log_density", "no Jacobian", "Jacobian term is left out"),
+    ("nb02.affine_log_density", "plus log|a|", "added instead of subtracted"),
+    ("nb02.affine_log_density", "log a without abs", "log of |a|"),
+    ("nb02.lognormal_log_density", "no 1/x", "1/x factor"),
+    ("nb02.lognormal_log_density", "no 1/sigma", "1/sigma factor"),
+    ("nb02.linear_map_log_density", "A instead of A^-1", "A^{-1}"),
+    ("nb02.linear_map_log_density", "transposed", "transposed"),
+    ("nb02.linear_map_log_density", "log det without abs", "slogdet"),
+    ("nb02.linear_map_log_density", "summed over the batch", "one value per point"),
+])
+def test_slips_are_named(name, slip, words):
+    check, _, wrongs = CASES[name]
+    with pytest.raises(CheckFailed, match=re.escape(words)):
+        check(wrongs[slip])
+
+
+def test_expected_values_are_independent_of_the_reference():
+    """The checks compare with torch.distributions; confirm those agree with the formulas."""
+    x = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    assert torch.allclose(affine_ref(x, -2.0, 1.0), torch.distributions.Normal(1.0, 2.0).log_prob(x).double())
+    assert torch.allclose(lognormal_ref(x, 0.2, 0.7),
+                          torch.distributions.LogNormal(0.2, 0.7).log_prob(x).double())
