@@ -42,3 +42,9 @@ __all__ = [
 from .models import nll_loss, realnvp, test_nll  # noqa: E402  (ready-made models, notebook 03 on)
 
 __all__ += ["realnvp", "nll_loss", "test_nll"]
+
+from .energies import ENERGIES, PlanarStack, annealed_batches, energy, log_partition, reverse_kl_loss  # noqa: E402  (notebook 05)
+from .toy import GapReport, gap_report, nice, time_cosine  # noqa: E402  (notebooks 04 and 06)
+
+__all__ += ["ENERGIES", "energy", "log_partition", "reverse_kl_loss", "PlanarStack", "annealed_batches",
+            "nice", "gap_report", "GapReport", "time_cosine"]

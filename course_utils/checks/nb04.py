@@ -1,0 +1,126 @@
+"""Checks for notebook 04: coupling layers (NICE and RealNVP)."""
+
+import torch
+from torch import nn
+
+from . import CheckFailed, assert_close, assert_shape, exercise
+
+__all__ = ["shift_net", "scale_and_shift", "additive_coupling_inverse", "affine_coupling_forward",
+           "affine_coupling_inverse", "checkerboard"]
+
+
+def shift_net(n: int = 2, seed: int = 0) -> nn.Module:
+    """A fixed, non-trivial shift network t: R^n -> R^n (float64), for the exercises."""
+    gen = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(n, 16), nn.Tanh(), nn.Linear(16, n)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    return net
+
+
+class _ScaleAndShift(nn.Module):
+    """``x_a -> (log_s, t)``, both of shape ``(batch, n)``; the log-scale is bounded by 2."""
+
+    def __init__(self, n: int, seed: int):
+        super().__init__()
+        self.net = shift_net(n, seed)
+        self.shift = shift_net(n, seed + 1)
+
+    def forward(self, x_a):
+        return 2 * torch.tanh(self.net(x_a) / 2), self.shift(x_a)
+
+
+def scale_and_shift(n: int = 2, seed: int = 0) -> nn.Module:
+    """A fixed conditioner ``x_a -> (log_s, t)`` for vectors of ``2 n`` features (float64)."""
+    return _ScaleAndShift(n, seed)
+
+
+def _inputs(n_features: int, seed: int, batch: int = 6) -> torch.Tensor:
+    return torch.randn(batch, n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _as_pair(out, what: str):
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise CheckFailed(f"{what} should return a pair (y, log_det), got {type(out).__name__}")
+    return out
+
+
+@exercise(1, "the inverse of an additive coupling")
+def additive_coupling_inverse(student_fn):
+    """``student_fn(y, t)`` returns ``x`` with ``y = (x_a, x_b + t(x_a))``."""
+    for n, seed in ((1, 0), (2, 1), (3, 2)):
+        t = shift_net(n, seed)
+        x = _inputs(2 * n, seed + 10)
+        x_a, x_b = x[:, :n], x[:, n:]
+        with torch.no_grad():
+            y = torch.cat([x_a, x_b + t(x_a)], dim=1)
+            got = student_fn(y.clone(), t)
+            slips = {"t(x_a) is added instead of subtracted": torch.cat([x_a, x_b + 2 * t(x_a)], dim=1),
+                     "the shift is computed from the transformed half y_b instead of y_a":
+                     torch.cat([x_a, y[:, n:] - t(y[:, n:])], dim=1),
+                     "only the transformed half is returned": x_b}
+        assert_close(got, x, f"x recovered from y ({2 * n} features)", atol=1e-8, slips=slips)
+
+
+@exercise(2, "the affine coupling and its log-determinant")
+def affine_coupling_forward(student_fn):
+    """``student_fn(x, s_and_t)`` returns ``(y, log_det)`` of RealNVP's affine coupling."""
+    for n, seed in ((1, 3), (2, 4), (3, 5)):
+        s_and_t = scale_and_shift(n, seed)
+        x = _inputs(2 * n, seed + 20)
+        got = _as_pair(student_fn(x.clone(), s_and_t), "affine_coupling_forward")
+        x_a, x_b = x[:, :n], x[:, n:]
+        with torch.no_grad():
+            log_s, t = s_and_t(x_a)
+            y = torch.cat([x_a, x_b * log_s.exp() + t], dim=1)
+        assert_close(got[0], y, f"y for {2 * n} features", atol=1e-8,
+                     slips={"the shift is added before scaling, (x_b + t) exp(log_s)":
+                            torch.cat([x_a, (x_b + t) * log_s.exp()], dim=1),
+                            "x_b is multiplied by log_s instead of exp(log_s)":
+                            torch.cat([x_a, x_b * log_s + t], dim=1)})
+        # The log-det from the autograd Jacobian of one sample at a time: an independent answer.
+        f = lambda v: torch.cat([v[:n], v[n:] * s_and_t(v[None, :n])[0][0].exp() + s_and_t(v[None, :n])[1][0]])
+        expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(f, xi)).logabsdet for xi in x])
+        assert_shape(got[1], (x.shape[0],), "log_det (one number per sample)")
+        assert_close(got[1], expected, f"log_det for {2 * n} features", atol=1e-8,
+                     slips={"the scales exp(log_s) are summed instead of the log-scales": log_s.exp().sum(1),
+                            "the sign is flipped (that is the inverse's log-det)": -expected,
+                            "the log of the product of the scales is missing: product, not sum of logs":
+                            log_s.exp().prod(1)})
+
+
+@exercise(3, "the inverse of the affine coupling")
+def affine_coupling_inverse(student_fn):
+    """``student_fn(y, s_and_t)`` returns ``(x, log_det_inv)``."""
+    for n, seed in ((1, 6), (2, 7), (3, 8)):
+        s_and_t = scale_and_shift(n, seed)
+        x = _inputs(2 * n, seed + 30)
+        x_a, x_b = x[:, :n], x[:, n:]
+        with torch.no_grad():
+            log_s, t = s_and_t(x_a)
+            y = torch.cat([x_a, x_b * log_s.exp() + t], dim=1)
+        got = _as_pair(student_fn(y.clone(), s_and_t), "affine_coupling_inverse")
+        y_b = y[:, n:]
+        assert_close(got[0], x, f"x recovered from y ({2 * n} features)", atol=1e-8,
+                     slips={"the shift is removed after unscaling, y_b exp(-log_s) - t":
+                            torch.cat([x_a, y_b * torch.exp(-log_s) - t], dim=1),
+                            "y_b - t is multiplied by exp(log_s) instead of divided":
+                            torch.cat([x_a, (y_b - t) * log_s.exp()], dim=1)})
+        assert_shape(got[1], (x.shape[0],), "log_det_inv (one number per sample)")
+        assert_close(got[1], -log_s.sum(1), f"log_det_inv for {2 * n} features", atol=1e-8,
+                     slips={"the sign is flipped: the inverse's log-det is minus the forward one": log_s.sum(1)})
+
+
+@exercise(4, "a checkerboard mask")
+def checkerboard(student_fn):
+    """``student_fn(h, w)`` returns an ``(h, w)`` tensor: 1 where ``i + j`` is even, else 0."""
+    for h, w in ((2, 3), (4, 4), (5, 8), (1, 1)):
+        i = torch.arange(h).view(-1, 1)
+        j = torch.arange(w).view(1, -1)
+        expected = ((i + j) % 2 == 0).double()
+        got = student_fn(h, w)
+        assert_close(got, expected, f"the {h}x{w} checkerboard", atol=0,
+                     slips={"the complement (0 where i + j is even)": 1 - expected,
+                            "rows and columns are swapped": expected.T,
+                            "stripes, not a checkerboard: (i % 2 == 0)": (i % 2 == 0).double().expand(h, w)})

@@ -1,0 +1,129 @@
+"""Checks for notebook 11: Gradient Origin Networks.
+
+Expected values come from the closed form of the GON latent for the squared error,
+``z = 2 J_F(0)^T (x - F(0))``, with the Jacobian ``J_F(0)`` from ``torch.autograd.functional``,
+not from ``course_utils.gon``.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from . import CheckFailed, assert_close, assert_shape, exercise
+
+__all__ = ["gon_latent", "gon_objective", "slerp"]
+
+
+def _decoder(latent_dim: int = 3, seed: int = 0) -> nn.Module:
+    """A small float64 ELU decoder: latent_dim -> 6 -> 2x2 image."""
+    gen = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Linear(latent_dim, 6), nn.ELU(), nn.Linear(6, 4), nn.Unflatten(1, (1, 2, 2)))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * 0.7)
+    return net.double()
+
+
+def _data(batch: int, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, 2, 2, generator=gen, dtype=torch.float64)
+
+
+def _closed_form_latent(decoder: nn.Module, x: torch.Tensor, latent_dim: int,
+                        create_graph: bool = False) -> torch.Tensor:
+    """z_i = 2 J_F(0)^T (x_i - F(0)), one Jacobian for the whole batch (it is the same point)."""
+    z0 = torch.zeros(1, latent_dim, dtype=x.dtype)
+    flat = lambda z: decoder(z).reshape(-1)
+    J = torch.autograd.functional.jacobian(flat, z0, create_graph=create_graph).reshape(-1, latent_dim)
+    residual = (x - decoder(z0)).reshape(x.shape[0], -1)
+    return 2.0 * residual @ J
+
+
+@exercise(1, "the GON latent step")
+def gon_latent(student_fn):
+    """``student_fn(decoder, x, latent_dim)`` returns ``-grad_{z0} sum_i ||x_i - F(z0_i)||^2`` at 0."""
+    latent_dim = 3
+    decoder = _decoder(latent_dim)
+    for batch in (5, 1):
+        x = _data(batch)
+        expected = _closed_form_latent(decoder, x, latent_dim).detach()
+        got = student_fn(decoder, x.clone(), latent_dim)
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"the latent should be a tensor of shape ({batch}, {latent_dim}), "
+                              f"got {type(got).__name__}")
+        assert_shape(got, (batch, latent_dim), f"the latent of a batch of {batch}")
+        slips = {"the sign is flipped (z is the NEGATIVE gradient: one step downhill)": -expected,
+                 "the squared errors are averaged over the pixels instead of summed": expected / 4}
+        if batch > 1:
+            slips["the inner loss is averaged over the batch (sum it, so that each example's latent "
+                  "does not depend on the batch size)"] = expected / batch
+        assert_close(got, expected, f"the latent of a batch of {batch} digits", atol=1e-8, rtol=1e-6,
+                     slips=slips)
+        if got.grad_fn is None:
+            raise CheckFailed("the numbers are right, but z has no graph back to the decoder's weights "
+                              "(z.grad_fn is None): call torch.autograd.grad(..., create_graph=True) so "
+                              "that the GON loss can train the decoder through z")
+
+
+@exercise(2, "the GON loss")
+def gon_objective(student_fn):
+    """``student_fn(decoder, x, latent_dim)`` returns the batch mean of ``||x_i - F(z_i)||^2``."""
+    latent_dim = 3
+    decoder = _decoder(latent_dim, seed=2)
+    x = _data(6, seed=3)
+    params = list(decoder.parameters())
+    z = _closed_form_latent(decoder, x, latent_dim, create_graph=True)
+    expected = (decoder(z) - x).pow(2).flatten(1).sum(1).mean()
+    expected_grads = torch.autograd.grad(expected, params)
+    detached = (decoder(z.detach()) - x).pow(2).flatten(1).sum(1).mean()
+    detached_grads = torch.autograd.grad(detached, params)
+
+    got = student_fn(decoder, x.clone(), latent_dim)
+    if not isinstance(got, torch.Tensor) or got.numel() != 1:
+        raise CheckFailed("the GON loss should be one number (a scalar tensor), got "
+                          f"{type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}")
+    expected_value = expected.detach()
+    assert_close(got.reshape(()), expected_value, "the GON loss of a batch of 6", atol=1e-8, rtol=1e-6,
+                 slips={"the squared errors are averaged over the pixels (sum them per example)":
+                        expected_value / 4,
+                        "the per-example losses are summed over the batch (average them)":
+                        expected_value * 6})
+    if not got.requires_grad:
+        raise CheckFailed("the value is right, but the loss does not depend on the decoder's weights "
+                          "(no graph): do not compute it under torch.no_grad() or with .detach()")
+    grads = torch.autograd.grad(got.reshape(()), params, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+    flat_got = torch.cat([g.reshape(-1) for g in grads])
+    flat_exp = torch.cat([g.reshape(-1) for g in expected_grads])
+    flat_det = torch.cat([g.reshape(-1) for g in detached_grads])
+    assert_close(flat_got, flat_exp, "the gradient of the GON loss with respect to the decoder's "
+                 "weights (the value was right)", atol=1e-7, rtol=1e-5,
+                 slips={"z is detached (or built with create_graph=False): the gradient then misses "
+                        "the second-order term that trains the decoder through its own latent":
+                        flat_det})
+
+
+@exercise(3, "spherical interpolation")
+def slerp(student_fn):
+    """``student_fn(z0, z1, t)`` returns the slerp point for a float ``t`` (a vector like ``z0``)."""
+    gen = torch.Generator().manual_seed(4)
+    pairs = [(torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64))]
+    pairs += [(torch.randn(5, generator=gen, dtype=torch.float64),
+               3.0 * torch.randn(5, generator=gen, dtype=torch.float64)) for _ in range(2)]
+    for z0, z1 in pairs:
+        omega = math.acos(float(torch.dot(z0, z1) / (z0.norm() * z1.norm())))
+        for t in (0.0, 0.25, 0.5, 1.0):
+            expected = (math.sin((1 - t) * omega) * z0 + math.sin(t * omega) * z1) / math.sin(omega)
+            got = student_fn(z0.clone(), z1.clone(), t)
+            lerp = (1 - t) * z0 + t * z1
+            swapped = (math.sin(t * omega) * z0 + math.sin((1 - t) * omega) * z1) / math.sin(omega)
+            assert_close(got, expected, f"slerp at t = {t} between z0 = {_short(z0)} and z1 = {_short(z1)}",
+                         atol=1e-7, rtol=1e-6,
+                         slips={"you interpolate along the straight line (that is lerp)": lerp,
+                                "t and 1 - t are swapped (t = 0 must give z0)": swapped,
+                                "the result is normalised to unit length": expected / expected.norm()})
+
+
+def _short(v: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{a:.2f}" for a in v.tolist()) + "]"

@@ -1,0 +1,266 @@
+"""Variational inference with planar flows [2] (Rezende and Mohamed, 2015): the paper's four 2-D
+energy functions, the reverse-KL loss, and a batch of independent planar flows trained together.
+
+Target densities are known up to a constant, ``p(z) = exp(-U(z)) / Z``. A flow pushes samples of
+``q_0 = N(0, I)`` forward, ``z_K = f_K o ... o f_1(z_0)``, and by the change of variables
+
+    log q_K(z_K) = log q_0(z_0) - sum_k log|det df_k/dz_{k-1}|.
+
+Variational inference minimises the reverse Kullback-Leibler divergence, which needs samples of
+``q`` only (never of ``p``) and not ``Z``:
+
+    KL(q_K || p) = E_{z_0 ~ q_0}[ log q_K(z_K) + U(z_K) ] + log Z.
+
+The expectation (the "free energy", a Monte Carlo average) is the loss; ``log_partition`` gives
+``log Z`` by quadrature on a grid, so a notebook can report the KL itself, in nats.
+
+The energies (``w_1(z) = sin(2 pi z_1 / 4)``, ``w_2(z) = 3 exp(-((z_1 - 1)/0.6)^2 / 2)``,
+``w_3(z) = 3 sigmoid((z_1 - 1)/0.3)``):
+
+    U1(z) = ((|z| - 2)/0.4)^2 / 2 - log(exp(-((z_1 - 2)/0.6)^2 / 2) + exp(-((z_1 + 2)/0.6)^2 / 2))
+    U2(z) = ((z_2 - w_1)/0.4)^2 / 2
+    U3(z) = -log(exp(-((z_2 - w_1)/0.35)^2 / 2) + exp(-((z_2 - w_1 + w_2)/0.35)^2 / 2))
+    U4(z) = -log(exp(-((z_2 - w_1)/0.4)^2 / 2) + exp(-((z_2 - w_1 + w_3)/0.35)^2 / 2))
+
+As printed, U2, U3 and U4 do not depend on how far ``z_1`` goes: ``exp(-U)`` has infinite mass,
+there is no ``Z``, and the reverse KL has no minimum (``q`` could spread along ``z_1`` for ever).
+The paper shows them in the box ``[-4, 4]^2``; we add a soft wall outside ``|z_1| > 4``,
+
+    wall(z) = ((|z_1| - 4)_+ / 0.2)^2 / 2,
+
+which changes nothing inside the box and makes every density proper (``wall=False`` gives the
+formulas as printed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import FlowSequential
+from .planar import PlanarFlow
+
+__all__ = ["ENERGIES", "energy", "U1", "U2", "U3", "U4", "log_partition", "reverse_kl_loss",
+           "PlanarStack", "annealed_batches"]
+
+WALL_AT, WALL_WIDTH = 4.0, 0.2
+
+
+def _w1(z1: Tensor) -> Tensor:
+    return torch.sin(2 * math.pi * z1 / 4)
+
+
+def _w2(z1: Tensor) -> Tensor:
+    return 3 * torch.exp(-0.5 * ((z1 - 1) / 0.6) ** 2)
+
+
+def _w3(z1: Tensor) -> Tensor:
+    return 3 * torch.sigmoid((z1 - 1) / 0.3)
+
+
+def _check(z: Tensor) -> tuple[Tensor, Tensor]:
+    if z.shape[-1] != 2:
+        raise ValueError(f"the energies are defined on R^2: expected shape (..., 2), got {tuple(z.shape)}")
+    return z[..., 0], z[..., 1]
+
+
+def _wall(z1: Tensor) -> Tensor:
+    return 0.5 * (F.relu(z1.abs() - WALL_AT) / WALL_WIDTH) ** 2
+
+
+def _log_two_bumps(a: Tensor, b: Tensor) -> Tensor:
+    """``log(exp(-a^2/2) + exp(-b^2/2))`` without underflow."""
+    return torch.logaddexp(-0.5 * a**2, -0.5 * b**2)
+
+
+def U1(z: Tensor, wall: bool = True) -> Tensor:
+    """A ring of radius 2 with two modes at ``z_1 = +-2``. ``z``: ``(..., 2)`` -> ``(...)``.
+    (``wall`` is accepted for a uniform signature; the ring confines ``z`` already.)"""
+    z1, _ = _check(z)
+    ring = 0.5 * ((z.norm(dim=-1) - 2) / 0.4) ** 2
+    return ring - _log_two_bumps((z1 - 2) / 0.6, (z1 + 2) / 0.6)
+
+
+def U2(z: Tensor, wall: bool = True) -> Tensor:
+    """A sine-shaped ridge ``z_2 = w_1(z_1)``. ``z``: ``(..., 2)`` -> ``(...)``."""
+    z1, z2 = _check(z)
+    u = 0.5 * ((z2 - _w1(z1)) / 0.4) ** 2
+    return u + _wall(z1) if wall else u
+
+
+def U3(z: Tensor, wall: bool = True) -> Tensor:
+    """The sine ridge, and a second one that splits off around ``z_1 = 1``."""
+    z1, z2 = _check(z)
+    w1 = _w1(z1)
+    u = -_log_two_bumps((z2 - w1) / 0.35, (z2 - w1 + _w2(z1)) / 0.35)
+    return u + _wall(z1) if wall else u
+
+
+def U4(z: Tensor, wall: bool = True) -> Tensor:
+    """The sine ridge, and a second one shifted down by a smooth step at ``z_1 = 1``."""
+    z1, z2 = _check(z)
+    w1 = _w1(z1)
+    a = (z2 - w1) / 0.4
+    b = (z2 - w1 + _w3(z1)) / 0.35
+    u = -_log_two_bumps(a, b)
+    return u + _wall(z1) if wall else u
+
+
+#: the four energies by name, in the paper's order
+ENERGIES: dict[str, Callable[..., Tensor]] = {"U1": U1, "U2": U2, "U3": U3, "U4": U4}
+
+
+def energy(name: str) -> Callable[[Tensor], Tensor]:
+    """The energy function called ``name`` (``"U1"`` .. ``"U4"``).
+
+    >>> round(energy("U2")(torch.tensor([[0.0, 0.0]])).item(), 4)
+    0.0
+    """
+    try:
+        return ENERGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown energy {name!r}; expected one of {', '.join(ENERGIES)}") from None
+
+
+@torch.no_grad()
+def log_partition(U: Callable[[Tensor], Tensor], bound: float = 6.0, n: int = 600) -> float:
+    """``log Z = log of the integral of exp(-U(z)) dz`` by the midpoint rule on an ``n x n`` grid
+    over ``[-bound, bound]^2``, in float64.
+
+    With the wall, ``exp(-U)`` is below ``1e-40`` outside ``[-6, 6]^2`` for all four energies, and
+    the grid spacing (0.02) is far below their narrowest width (0.35), so the result is good to
+    about 1e-6.
+
+    >>> round(log_partition(lambda z: 0.5 * (z**2).sum(-1)), 6) == round(math.log(2 * math.pi), 6)
+    True
+    """
+    h = 2 * bound / n
+    t = -bound + h * (torch.arange(n, dtype=torch.float64) + 0.5)
+    g1, g2 = torch.meshgrid(t, t, indexing="ij")
+    z = torch.stack([g1, g2], dim=-1).reshape(-1, 2)
+    return (torch.logsumexp(-U(z).to(torch.float64), dim=0) + 2 * math.log(h)).item()
+
+
+def _standard_normal_log_prob(z: Tensor) -> Tensor:
+    return -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
+
+
+def reverse_kl_loss(flow: nn.Module, U, z0: Tensor, beta: float = 1.0) -> Tensor:
+    """The free energy ``E_{z_0 ~ N(0, I)}[log q_K(z_K) + beta U(z_K)]`` as a Monte Carlo mean.
+
+    ``flow(z0)`` must return ``(z_K, log_det)`` with ``log_det = sum_k log|det df_k|`` (the
+    contract of every flow layer, e.g. a ``FlowSequential`` of ``PlanarFlow``). At ``beta = 1`` it
+    equals ``KL(q_K || p) - log Z``. ``beta < 1`` flattens the target (the paper anneals ``beta``
+    from 0.01 to 1 so that ``q`` does not lock onto one mode early).
+
+    Batches of independent models: with ``z0`` of shape ``(M, N, 2)``, ``U`` a list of ``M``
+    energies and ``flow`` a ``PlanarStack``, it returns the **sum** over models of their losses,
+    so every model gets exactly its own gradient.
+
+    >>> flow = FlowSequential(PlanarFlow(2))
+    >>> loss = reverse_kl_loss(flow, U1, torch.randn(64, 2))
+    >>> loss.shape
+    torch.Size([])
+    """
+    z, log_det = flow(z0)
+    log_q = _standard_normal_log_prob(z0) - log_det
+    if z0.dim() == 3:
+        if not isinstance(U, Sequence) or len(U) != z0.shape[0]:
+            raise ValueError(f"z0 of shape {tuple(z0.shape)} holds {z0.shape[0]} models: pass a list of "
+                             f"{z0.shape[0]} energies, got {U!r}")
+        energies = torch.stack([Um(zm) for Um, zm in zip(U, z)])
+        return (log_q + beta * energies).mean(dim=1).sum()
+    if z0.dim() != 2:
+        raise ValueError(f"z0 must have shape (N, dim) or (models, N, dim), got {tuple(z0.shape)}")
+    return (log_q + beta * U(z)).mean()
+
+
+class PlanarStack(nn.Module):
+    """``models`` independent flows of ``K`` planar layers each, run as one batched module.
+
+    Layer ``k`` of model ``m`` is exactly ``PlanarFlow`` [2] with parameters ``u[k, m]``,
+    ``w[k, m]``, ``b[k, m]`` (same formula, same ``u_hat``, same log-det); stacking them lets one
+    training step update all models at the cost of one (the notebook trains U1..U4 together).
+    ``forward(z0)`` takes ``(models, N, dim)`` and returns ``(z_K, log_det)`` of shapes
+    ``(models, N, dim)`` and ``(models, N)``. ``flows()`` returns each model as an ordinary
+    ``FlowSequential`` of ``PlanarFlow`` layers, for plotting and for the inverse.
+
+    Example
+    -------
+    >>> stack = PlanarStack(models=3, K=4)
+    >>> z, log_det = stack(torch.randn(3, 10, 2))
+    >>> z.shape, log_det.shape, len(stack.flows()), len(stack.flows()[0])
+    (torch.Size([3, 10, 2]), torch.Size([3, 10]), 3, 4)
+    """
+
+    def __init__(self, models: int, K: int, dim: int = 2):
+        super().__init__()
+        if models < 1 or K < 1:
+            raise ValueError(f"PlanarStack needs models >= 1 and K >= 1, got models={models}, K={K}")
+        self.models, self.K, self.dim = models, K, dim
+        # The same initial distribution as PlanarFlow: u small, w of unit scale, b = 0.
+        self.u = nn.Parameter(0.1 * torch.randn(K, models, dim))
+        self.w = nn.Parameter(torch.randn(K, models, dim) / dim**0.5)
+        self.b = nn.Parameter(torch.zeros(K, models))
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        if z.dim() != 3 or z.shape[0] != self.models or z.shape[2] != self.dim:
+            raise ValueError(f"PlanarStack: expected shape ({self.models}, N, {self.dim}), got {tuple(z.shape)}")
+        # u_hat of every layer and model at once: w.u_hat = softplus(w.u) - 1 > -1.
+        wu = (self.w * self.u).sum(-1)                                    # (K, models)
+        one_plus_wu_hat = F.softplus(wu)
+        u_hat = self.u + ((one_plus_wu_hat - 1 - wu) / (self.w * self.w).sum(-1))[..., None] * self.w
+        ts = []
+        for w, b, uh in zip(self.w, self.b, u_hat):                       # layer k of every model
+            t = torch.tanh(torch.baddbmm(b[:, None, None], z, w[:, :, None]))   # tanh(w.z + b): (models, N, 1)
+            z = torch.baddbmm(z, t, uh[:, None, :])                       # z + u_hat tanh(w.z + b)
+            ts.append(t)
+        t2 = torch.cat(ts, dim=-1).square()                                # (models, N, K)
+        # log|1 + (w.u_hat) h'| = log(t^2 + (1 + w.u_hat)(1 - t^2)), as in PlanarFlow
+        log_det = torch.log(t2 + one_plus_wu_hat.T[:, None, :] * (1 - t2)).sum(-1)
+        return z, log_det
+
+    @torch.no_grad()
+    def flows(self) -> list[FlowSequential]:
+        """Each model as a ``FlowSequential`` of ``PlanarFlow`` layers holding a copy of its parameters."""
+        out = []
+        for m in range(self.models):
+            layers = []
+            for k in range(self.K):
+                layer = PlanarFlow(self.dim).to(self.u.device, self.u.dtype)
+                layer.u.copy_(self.u[k, m])
+                layer.w.copy_(self.w[k, m])
+                layer.b.copy_(self.b[k, m])
+                layers.append(layer)
+            out.append(FlowSequential(*layers))
+        return out
+
+    def extra_repr(self) -> str:
+        return f"models={self.models}, K={self.K}, dim={self.dim}"
+
+
+def annealed_batches(models: int, n: int, steps: int, warmup: float = 0.5, beta0: float = 0.01,
+                     dim: int = 2, device=None) -> Callable[[], tuple[Tensor, float]]:
+    """A batch source for ``fit``: each call returns ``(z0, beta)`` with fresh ``z0 ~ N(0, I)`` of
+    shape ``(models, n, dim)`` (or ``(n, dim)`` when ``models`` is 0) and an inverse temperature
+    ``beta`` rising linearly from ``beta0`` to 1 over the first ``warmup`` fraction of ``steps``,
+    then 1 (the paper's annealing, compressed into a short run).
+
+    >>> batches = annealed_batches(models=4, n=8, steps=10, warmup=0.5)
+    >>> [round(batches()[1], 3) for _ in range(7)]
+    [0.01, 0.208, 0.406, 0.604, 0.802, 1.0, 1.0]
+    """
+    shape = (models, n, dim) if models else (n, dim)
+    ramp = max(1, round(warmup * steps))
+    state = {"step": 0}
+
+    def next_batch():
+        beta = min(1.0, beta0 + (1 - beta0) * state["step"] / ramp)
+        state["step"] += 1
+        return torch.randn(shape, device=device), beta
+
+    return next_batch

@@ -1,0 +1,132 @@
+"""Notebook 11's checks: each passes the reference answer, reports 'not attempted', and fails
+plausible wrong answers with a message that says what was expected and what came back."""
+
+import math
+
+import pytest
+import torch
+
+from course_utils import gon
+from course_utils.checks import CheckFailed, nb11
+
+
+def not_attempted(*args):
+    raise NotImplementedError("Exercise: not done")
+
+
+def _latent_with(reduce_batch="sum", sign=-1.0, pixel_mean=False, create_graph=True):
+    def latent(decoder, x, latent_dim):
+        z0 = torch.zeros(x.shape[0], latent_dim, dtype=x.dtype, requires_grad=True)
+        per_example = (decoder(z0) - x).pow(2).flatten(1)
+        per_example = per_example.mean(1) if pixel_mean else per_example.sum(1)
+        inner = per_example.sum() if reduce_batch == "sum" else per_example.mean()
+        (grad,) = torch.autograd.grad(inner, z0, create_graph=create_graph)
+        return sign * grad
+    return latent
+
+
+def _objective_with(detach=False, pixel_mean=False, batch_sum=False):
+    def objective(decoder, x, latent_dim):
+        z = gon.gon_latent(decoder, x, latent_dim)
+        if detach:
+            z = z.detach()
+        err = (decoder(z) - x).pow(2).flatten(1)
+        per_example = err.mean(1) if pixel_mean else err.sum(1)
+        return per_example.sum() if batch_sum else per_example.mean()
+    return objective
+
+
+def _slerp_ref(z0, z1, t):
+    return gon.slerp(z0, z1, t)
+
+
+def _slerp_swapped(z0, z1, t):
+    return gon.slerp(z0, z1, 1 - t)
+
+
+def _lerp(z0, z1, t):
+    return (1 - t) * z0 + t * z1
+
+
+def _slerp_unit(z0, z1, t):
+    v = gon.slerp(z0, z1, t)
+    return v / v.norm()
+
+
+def _slerp_degrees(z0, z1, t):
+    omega = math.degrees(math.acos(float(torch.dot(z0, z1) / (z0.norm() * z1.norm()))))
+    return (math.sin((1 - t) * omega) * z0 + math.sin(t * omega) * z1) / math.sin(omega)
+
+
+CASES = {
+    "nb11.gon_latent": (
+        nb11.gon_latent,
+        lambda decoder, x, d: gon.gon_latent(decoder, x, d),
+        {"batch mean": _latent_with(reduce_batch="mean"),
+         "plus sign": _latent_with(sign=1.0),
+         "pixel mean": _latent_with(pixel_mean=True),
+         "no graph": _latent_with(create_graph=False)},
+    ),
+    "nb11.gon_objective": (
+        nb11.gon_objective,
+        lambda decoder, x, d: gon.gon_loss(decoder, x, d),
+        {"detached latent": _objective_with(detach=True),
+         "pixel mean": _objective_with(pixel_mean=True),
+         "batch sum": _objective_with(batch_sum=True),
+         "no graph": lambda decoder, x, d: gon.gon_loss(decoder, x, d).detach()},
+    ),
+    "nb11.slerp": (
+        nb11.slerp,
+        _slerp_ref,
+        {"lerp": _lerp, "swapped": _slerp_swapped, "unit length": _slerp_unit, "degrees": _slerp_degrees},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reference_passes(name, capsys):
+    check, reference, _ = CASES[name]
+    assert check(reference) is None and check.last_result is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_not_attempted_is_friendly(name, capsys):
+    check, _, _ = CASES[name]
+    assert check(not_attempted) is None and check.last_result is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and f"Exercise {check.exercise_number}" in out
+
+
+WRONG = [(name, slip) for name, (_, _, wrongs) in CASES.items() for slip in wrongs]
+
+
+@pytest.mark.parametrize("name,slip", WRONG)
+def test_wrong_answers_fail_with_numbers(name, slip):
+    check, _, wrongs = CASES[name]
+    with pytest.raises(CheckFailed) as info:
+        check(wrongs[slip])
+    message = str(info.value)
+    assert f"Exercise {check.exercise_number}" in message and "not right yet" in message
+    assert any(word in message for word in ("expected", "should", "graph")), message
+    assert check.last_result is None
+
+
+def test_each_check_rejects_at_least_two_wrong_answers():
+    for name, (_, _, wrongs) in CASES.items():
+        assert len(wrongs) >= 2, name
+
+
+@pytest.mark.parametrize("name,slip,words", [
+    ("nb11.gon_latent", "batch mean", "averaged over the batch"),
+    ("nb11.gon_latent", "plus sign", "sign is flipped"),
+    ("nb11.gon_latent", "no graph", "create_graph=True"),
+    ("nb11.gon_objective", "detached latent", "second-order term"),
+    ("nb11.gon_objective", "pixel mean", "averaged over the pixels"),
+    ("nb11.slerp", "lerp", "straight line"),
+    ("nb11.slerp", "swapped", "swapped"),
+])
+def test_slip_diagnosis_is_named(name, slip, words):
+    check, _, wrongs = CASES[name]
+    with pytest.raises(CheckFailed, match=words):
+        check(wrongs[slip])

@@ -1,0 +1,115 @@
+"""NICE builder and the gap report (notebooks 04 and 06), against independent computations."""
+
+import math
+
+import pytest
+import torch
+
+from course_utils.data import toy_density
+from course_utils.flows import (AdditiveCoupling, DiagonalScaling, NormalizingFlow, realnvp, standard_normal)
+from course_utils.flows.toy import GapReport, gap_report, nice, time_cosine
+from flowcheck import autograd_jacobian
+
+
+def test_nice_layout_and_identity_start():
+    model = nice(dim=3, n_layers=4, hidden=8)
+    layers = list(model.flow)
+    assert [type(layer) for layer in layers] == [AdditiveCoupling] * 4 + [DiagonalScaling]
+    assert [layer.flip for layer in layers[:4]] == [False, True, False, True]
+    x = torch.randn(6, 3)
+    assert torch.allclose(model.log_prob(x), standard_normal(3).log_prob(x))
+
+
+def test_nice_log_det_is_constant_and_equals_the_scaling():
+    torch.manual_seed(0)
+    model = nice(dim=2, n_layers=4, hidden=16).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.4 * torch.randn_like(p))
+    expected = model.flow[-1].log_s.sum()
+    for xi in torch.randn(5, 2, dtype=torch.float64):
+        J = autograd_jacobian(model.flow, xi)
+        assert torch.linalg.slogdet(J).logabsdet.item() == pytest.approx(expected.item(), abs=1e-10)
+    z, log_det = model(torch.randn(5, 2, dtype=torch.float64))
+    assert torch.allclose(log_det, expected.expand(5))
+
+
+def test_nice_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="dim >= 2"):
+        nice(dim=1)
+    with pytest.raises(ValueError, match="at least one"):
+        nice(n_layers=0)
+
+
+class Gaussian2D:
+    """N(0, s^2 I) with exact log_prob, standing in for a toy density."""
+
+    def __init__(self, s):
+        self.s = s
+
+    def sample(self, shape):
+        return self.s * torch.randn(*shape, 2)
+
+    def log_prob(self, x):
+        return -0.5 * (x**2).sum(-1) / self.s**2 - math.log(2 * math.pi * self.s**2)
+
+
+def test_gap_is_zero_for_the_true_density():
+    torch.manual_seed(0)
+    model = NormalizingFlow([], standard_normal(2))
+    report = gap_report(model, Gaussian2D(1.0), n=5000)
+    assert isinstance(report, GapReport) and report.n == 5000
+    assert report.gap == pytest.approx(0.0, abs=1e-6) and report.nll == pytest.approx(report.entropy, abs=1e-6)
+    assert report.entropy == pytest.approx(math.log(2 * math.pi * math.e), abs=0.05)
+
+
+def test_gap_is_the_kl_divergence():
+    # Model N(0, I) for data N(0, s^2 I): KL(p || q) = s^2 - 1 - 2 log s in 2-D.
+    torch.manual_seed(1)
+    s = 1.5
+    report = gap_report(NormalizingFlow([], standard_normal(2)), Gaussian2D(s), n=200_000)
+    assert report.gap == pytest.approx(s**2 - 1 - 2 * math.log(s), abs=4 * report.gap_se)
+    assert report.nll - report.entropy == pytest.approx(report.gap, abs=1e-9)
+    assert "gap" in str(report) and "nats" in str(report)
+
+
+def test_gap_report_on_given_samples_restores_training_mode():
+    torch.manual_seed(2)
+    density = toy_density("8gaussians")
+    model = realnvp(n_layers=2, hidden=8)
+    model.train()
+    x = density.sample((1000,))
+    report = gap_report(model, density, x=x)
+    assert model.training
+    assert report.n == 1000
+    assert report.nll == pytest.approx(-model.log_prob(x).double().mean().item(), abs=1e-4)
+    assert report.entropy == pytest.approx(-density.log_prob(x).double().mean().item(), abs=1e-9)
+
+
+def test_time_cosine_follows_the_clock(monkeypatch):
+    import course_utils.flows.toy as toy
+
+    now = {"t": 100.0}
+    monkeypatch.setattr(toy.time, "perf_counter", lambda: now["t"])
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.5)
+    sched = time_cosine(10.0, final=0.1)(opt)
+    lrs = []
+    for t in (0.0, 5.0, 10.0, 30.0):
+        now["t"] = 100.0 + t
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.5, 0.5 * (0.1 + 0.9 * 0.5), 0.05, 0.05])
+    with pytest.raises(ValueError, match="positive"):
+        time_cosine(0)
+
+
+def test_time_cosine_with_fit_ends_near_zero():
+    from course_utils.train import fit
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, lambda m, x: m(x).pow(2).mean(), lambda: torch.randn(8, 2), 10**6, optimizer=opt,
+                  scheduler=time_cosine(0.3), max_seconds=0.3, progress=False, device="cpu")
+    assert history.stopped == "time budget"
+    assert opt.param_groups[0]["lr"] < 0.01
