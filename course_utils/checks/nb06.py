@@ -1,0 +1,98 @@
+"""Checks for notebook 06: batch normalisation as a flow, and ActNorm."""
+
+import torch
+
+from . import CheckFailed, assert_close, assert_shape, exercise
+
+__all__ = ["batchnorm_forward", "update_running", "actnorm_init"]
+
+
+def _data(seed, n=32, d=3):
+    gen = torch.Generator().manual_seed(seed)
+    scale = torch.tensor([2.0, 0.5, 1.0, 3.0])[:d].double()
+    shift = torch.tensor([1.0, -2.0, 0.0, 5.0])[:d].double()
+    return shift + scale * torch.randn(n, d, generator=gen, dtype=torch.float64)
+
+
+def _as_pair(out, what, names="(y, log_det)"):
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise CheckFailed(f"{what} should return a pair {names}, got {type(out).__name__}")
+    return out
+
+
+@exercise(1, "batch normalisation as a flow, in training mode")
+def batchnorm_forward(student_fn):
+    """``student_fn(x, log_gamma, beta, eps)`` returns ``(y, log_det)`` with batch statistics."""
+    eps = 1e-5
+    for seed, n in ((0, 32), (1, 5), (2, 200)):
+        x = _data(seed, n)
+        log_gamma = torch.tensor([0.3, -0.5, 0.0], dtype=torch.float64)
+        beta = torch.tensor([0.5, 0.0, -1.0], dtype=torch.float64)
+        got = _as_pair(student_fn(x.clone(), log_gamma.clone(), beta.clone(), eps), "batchnorm_forward")
+        mean, var = x.mean(0), x.var(0, correction=0)
+        y = (x - mean) / torch.sqrt(var + eps) * log_gamma.exp() + beta
+        log_det = (log_gamma - 0.5 * torch.log(var + eps)).sum().expand(n)
+        unbiased = x.var(0, correction=1)
+        assert_close(got[0], y, f"y for a batch of {n}", atol=1e-8,
+                     slips={"the unbiased variance (divide by n - 1) is used; batch norm uses the "
+                            "batch's own variance, divided by n":
+                            (x - mean) / torch.sqrt(unbiased + eps) * log_gamma.exp() + beta,
+                            "the learned scale exp(log_gamma) is missing": (x - mean) / torch.sqrt(var + eps) + beta})
+        assert_shape(got[1], (n,), "log_det (one number per sample, all equal)")
+        assert_close(got[1], log_det, f"log_det for a batch of {n}", atol=1e-8,
+                     slips={"the sum of log_gamma is missing (the slide's row has no learned scale)":
+                            (-0.5 * torch.log(var + eps)).sum().expand(n),
+                            "log(var) is used where -0.5 log(var + eps) is needed (1/sqrt(var) is the scale)":
+                            (log_gamma - torch.log(var + eps)).sum().expand(n),
+                            "the sign of the variance term is flipped":
+                            (log_gamma + 0.5 * torch.log(var + eps)).sum().expand(n)})
+
+
+@exercise(2, "running averages")
+def update_running(student_fn):
+    """``student_fn(running_mean, running_var, x, momentum)`` returns the updated pair."""
+    for seed, momentum in ((3, 0.1), (4, 0.5), (5, 0.01)):
+        x = _data(seed, 16)
+        rm = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float64)
+        rv = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+        got = _as_pair(student_fn(rm.clone(), rv.clone(), x.clone(), momentum), "update_running",
+                       "(running_mean, running_var)")
+        mean, var = x.mean(0), x.var(0, correction=1)
+        exp_m, exp_v = (1 - momentum) * rm + momentum * mean, (1 - momentum) * rv + momentum * var
+        assert_close(got[0], exp_m, f"the running mean (momentum {momentum})", atol=1e-10,
+                     slips={"the weights are swapped: the new batch gets 1 - momentum":
+                            momentum * rm + (1 - momentum) * mean,
+                            "the running mean is replaced by the batch mean": mean})
+        assert_close(got[1], exp_v, f"the running variance (momentum {momentum})", atol=1e-10,
+                     slips={"the biased batch variance (divided by n) is averaged in; the running "
+                            "estimate uses the unbiased one (divided by n - 1)":
+                            (1 - momentum) * rv + momentum * x.var(0, correction=0),
+                            "the weights are swapped: the new batch gets 1 - momentum":
+                            momentum * rv + (1 - momentum) * var})
+
+
+@exercise(3, "ActNorm's data-dependent initialisation")
+def actnorm_init(student_fn):
+    """``student_fn(x)`` returns ``(log_scale, bias)`` so that ``x exp(log_scale) + bias`` is
+    standardised per feature (population std); a feature with std below 1e-6 gets std 1."""
+    for seed, n in ((6, 64), (7, 3)):
+        x = _data(seed, n)
+        x[:, 2] = 4.0                                   # a constant feature: zero variance
+        got = _as_pair(student_fn(x.clone()), "actnorm_init", "(log_scale, bias)")
+        mean, std = x.mean(0), x.std(0, correction=0)
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        log_scale, bias = -torch.log(std), -mean / std
+        got_s = torch.as_tensor(got[0], dtype=torch.float64)
+        if got_s.shape == log_scale.shape and not torch.isfinite(got_s).all():
+            raise CheckFailed(f"log_scale came back as {got_s.tolist()}: feature 2 is constant, so its std is 0. "
+                              "Use std 1 for such features (only centre them).")
+        assert_close(got[0], log_scale, f"log_scale for a batch of {n}", atol=1e-8,
+                     slips={"the sign is flipped: the scale must divide by the std, exp(log_scale) = 1/std":
+                            -log_scale,
+                            "the unbiased std (n - 1) is used; ActNorm uses the batch's own std":
+                            -torch.log(torch.where(x.std(0) > 1e-6, x.std(0), torch.ones(3, dtype=torch.float64)))})
+        assert_close(got[1], bias, f"bias for a batch of {n}", atol=1e-8,
+                     slips={"the bias is -mean; it must be -mean / std, since the scale acts first":
+                            -mean})
+        y = x * torch.as_tensor(got[0]).exp() + torch.as_tensor(got[1])
+        assert_close(y.mean(0), torch.zeros(3, dtype=torch.float64), "the mean of the initialised outputs", atol=1e-8)

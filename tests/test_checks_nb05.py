@@ -1,0 +1,136 @@
+"""Notebook 05's checks: pass the reference, flag 'not attempted', fail plausible wrong answers."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils.checks import CheckFailed
+from course_utils.checks import nb05
+from course_utils.flows import PlanarFlow
+
+
+def not_attempted(*args):
+    raise NotImplementedError("Exercise: not done")
+
+
+def planar(z, u, w, b, log_det=lambda h, wu: torch.log(torch.abs(1 + wu * (1 - h**2))), act=torch.tanh):
+    h = torch.tanh(z @ w + b)
+    return z + act(z @ w + b)[:, None] * u, log_det(h, w @ u)
+
+
+def u_hat(u, w):
+    wu = w @ u
+    return u + (-1 + F.softplus(wu) - wu) * w / (w @ w)
+
+
+def reverse_kl(flow, U, z0, sign=-1, energy_at_start=False, energy_sign=1, with_q0=True):
+    z, log_det = flow(z0)
+    log_q0 = -0.5 * (z0**2).sum(1) - math.log(2 * math.pi)
+    return (with_q0 * log_q0 + sign * log_det + energy_sign * U(z0 if energy_at_start else z)).mean()
+
+
+def bisection(c, wu_hat, b, steps=60):
+    lo, hi = c - wu_hat.abs(), c + wu_hat.abs()
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        low = mid + wu_hat * torch.tanh(mid + b) < c
+        lo, hi = torch.where(low, mid, lo), torch.where(low, hi, mid)
+    return (lo + hi) / 2
+
+
+def library_solve(c, wu_hat, b):
+    """The library's safeguarded Newton, through a PlanarFlow with w = (1, 0): a second reference."""
+    layer = PlanarFlow(2).double()
+    with torch.no_grad():
+        layer.w.copy_(torch.tensor([1.0, 0.0])), layer.b.copy_(b)
+        # raw u with softplus(w.u) = 1 + wu_hat, i.e. w.u = log(exp(1 + wu_hat) - 1)
+        layer.u.copy_(torch.tensor([math.log(math.expm1(1 + wu_hat.item())), 0.0]))
+    return layer._solve(c, F.softplus(layer.w @ layer.u).detach())
+
+
+CASES = {
+    "planar_forward": (
+        nb05.planar_forward, planar,
+        {"no abs": lambda z, u, w, b: planar(z, u, w, b, log_det=lambda h, wu: torch.log(1 + wu * (1 - h**2))),
+         "h for h'": lambda z, u, w, b: planar(z, u, w, b, log_det=lambda h, wu: torch.log(torch.abs(1 + wu * h))),
+         "no 1 +": lambda z, u, w, b: planar(z, u, w, b, log_det=lambda h, wu: torch.log(torch.abs(wu * (1 - h**2)))),
+         "linear h": lambda z, u, w, b: planar(z, u, w, b, act=lambda s: s),
+         "scalar log-det": lambda z, u, w, b: (planar(z, u, w, b)[0], planar(z, u, w, b)[1].sum())},
+    ),
+    "u_hat": (
+        nb05.u_hat, u_hat,
+        {"naive softplus": lambda u, w: u + (-1 + torch.log(1 + torch.exp(w @ u)) - w @ u) * w / (w @ w),
+         "norm not squared": lambda u, w: u + (-1 + F.softplus(w @ u) - w @ u) * w / w.norm(),
+         "no -1": lambda u, w: u + (F.softplus(w @ u) - w @ u) * w / (w @ w),
+         "unchanged": lambda u, w: u},
+    ),
+    "reverse_kl": (
+        nb05.reverse_kl, reverse_kl,
+        {"plus log-det": lambda f, U, z0: reverse_kl(f, U, z0, sign=1),
+         "energy at z0": lambda f, U, z0: reverse_kl(f, U, z0, energy_at_start=True),
+         "energy sign": lambda f, U, z0: reverse_kl(f, U, z0, energy_sign=-1),
+         "no log q0": lambda f, U, z0: reverse_kl(f, U, z0, with_q0=False)},
+    ),
+    "solve_planar": (
+        nb05.solve_planar, bisection,
+        {"unsolved": lambda c, wu, b: c.clone(),
+         "one fixed-point step": lambda c, wu, b: c - wu * torch.tanh(c + b),
+         "too few halvings": lambda c, wu, b: bisection(c, wu, b, steps=8),
+         "wrong shape": lambda c, wu, b: bisection(c, wu, b).mean()},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reference_passes(name, capsys):
+    check, reference, _ = CASES[name]
+    assert check(reference) is None and check.last_result is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_library_solver_passes_the_bisection_check():
+    assert nb05.solve_planar(library_solve) is None and nb05.solve_planar.last_result is True
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_not_attempted_is_friendly(name, capsys):
+    check, _, _ = CASES[name]
+    assert check(not_attempted) is None and check.last_result is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and f"Exercise {check.exercise_number}" in out
+
+
+WRONG = [(name, slip) for name, (_, _, wrongs) in CASES.items() for slip in wrongs]
+
+
+@pytest.mark.parametrize("name,slip", WRONG)
+def test_wrong_answers_fail_with_numbers(name, slip):
+    check, _, wrongs = CASES[name]
+    with pytest.raises(CheckFailed) as info:
+        check(wrongs[slip])
+    message = str(info.value)
+    assert f"Exercise {check.exercise_number}" in message and "not right yet" in message
+    assert any(word in message for word in ("expected", "should", "NaN", "overflow")), message
+
+
+def test_each_check_rejects_at_least_two_wrong_answers():
+    for name, (_, _, wrongs) in CASES.items():
+        assert len(wrongs) >= 2, name
+
+
+def test_slips_are_named():
+    wrongs = {name: w for name, (_, _, w) in CASES.items()}
+    with pytest.raises(CheckFailed, match="absolute value"):
+        nb05.planar_forward(wrongs["planar_forward"]["no abs"])
+    with pytest.raises(CheckFailed, match="derivative"):
+        nb05.planar_forward(wrongs["planar_forward"]["h for h'"])
+    with pytest.raises(CheckFailed, match="overflows"):
+        nb05.u_hat(wrongs["u_hat"]["naive softplus"])
+    with pytest.raises(CheckFailed, match=r"\|\|w\|\|\^2"):
+        nb05.u_hat(wrongs["u_hat"]["norm not squared"])
+    with pytest.raises(CheckFailed, match="added instead of subtracted"):
+        nb05.reverse_kl(wrongs["reverse_kl"]["plus log-det"])
+    with pytest.raises(CheckFailed, match="fixed-point step"):
+        nb05.solve_planar(wrongs["solve_planar"]["one fixed-point step"])

@@ -1,0 +1,135 @@
+"""Notebook 06's checks: pass the reference, flag 'not attempted', fail plausible wrong answers.
+
+The references here are the library layers themselves (BatchNormFlow, ActNorm), so the checks are
+also tied to the code the notebook uses afterwards."""
+
+import pytest
+import torch
+
+from course_utils.checks import CheckFailed
+from course_utils.checks import nb06
+from course_utils.flows import ActNorm, BatchNormFlow
+
+
+def not_attempted(*args):
+    raise NotImplementedError("Exercise: not done")
+
+
+def library_batchnorm(x, log_gamma, beta, eps):
+    layer = BatchNormFlow(x.shape[1], eps=eps).double()
+    with torch.no_grad():
+        layer.log_gamma.copy_(log_gamma), layer.beta.copy_(beta)
+    y, log_det = layer(x)
+    return y.detach(), log_det.detach()
+
+
+def batchnorm_with(var_fn=lambda x: x.var(0, correction=0), scale=True, log_det_fn=None):
+    def fn(x, log_gamma, beta, eps):
+        mean, var = x.mean(0), var_fn(x)
+        y = (x - mean) / torch.sqrt(var + eps) * (log_gamma.exp() if scale else 1) + beta
+        ld = (log_gamma - 0.5 * torch.log(var + eps)).sum() if log_det_fn is None else log_det_fn(log_gamma, var, eps)
+        return y, ld * torch.ones(x.shape[0], dtype=x.dtype)
+    return fn
+
+
+def library_running(running_mean, running_var, x, momentum):
+    layer = BatchNormFlow(x.shape[1], momentum=momentum).double()
+    layer.running_mean.copy_(running_mean), layer.running_var.copy_(running_var)
+    layer(x)
+    return layer.running_mean.clone(), layer.running_var.clone()
+
+
+def running_with(correction=1, swap=False):
+    def fn(rm, rv, x, m):
+        a, b = (m, 1 - m) if swap else (1 - m, m)
+        return a * rm + b * x.mean(0), a * rv + b * x.var(0, correction=correction)
+    return fn
+
+
+def library_actnorm(x):
+    layer = ActNorm(x.shape[1]).double()
+    layer(x)
+    return layer.log_scale.detach().clone(), layer.bias.detach().clone()
+
+
+def actnorm_with(guard=True, sign=-1, bias_over_std=True, correction=0):
+    def fn(x):
+        mean, std = x.mean(0), x.std(0, correction=correction)
+        if guard:
+            std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        return sign * torch.log(std), -mean / std if bias_over_std else -mean
+    return fn
+
+
+CASES = {
+    "batchnorm_forward": (
+        nb06.batchnorm_forward, library_batchnorm,
+        {"unbiased variance": batchnorm_with(var_fn=lambda x: x.var(0, correction=1)),
+         "no learned scale": batchnorm_with(scale=False),
+         "no log gamma in log-det": batchnorm_with(log_det_fn=lambda lg, var, eps: (-0.5 * torch.log(var + eps)).sum()),
+         "log var without the half": batchnorm_with(log_det_fn=lambda lg, var, eps: (lg - torch.log(var + eps)).sum()),
+         "log-det summed over the batch": lambda *a: (batchnorm_with()(*a)[0], batchnorm_with()(*a)[1].sum())},
+    ),
+    "update_running": (
+        nb06.update_running, library_running,
+        {"biased variance": running_with(correction=0),
+         "weights swapped": running_with(swap=True),
+         "no averaging": lambda rm, rv, x, m: (x.mean(0), x.var(0))},
+    ),
+    "actnorm_init": (
+        nb06.actnorm_init, library_actnorm,
+        {"no zero-variance guard": actnorm_with(guard=False),
+         "sign of log_scale": actnorm_with(sign=1),
+         "bias not divided by std": actnorm_with(bias_over_std=False),
+         "unbiased std": actnorm_with(correction=1)},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reference_passes(name, capsys):
+    check, reference, _ = CASES[name]
+    assert check(reference) is None and check.last_result is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_not_attempted_is_friendly(name, capsys):
+    check, _, _ = CASES[name]
+    assert check(not_attempted) is None and check.last_result is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and f"Exercise {check.exercise_number}" in out
+
+
+WRONG = [(name, slip) for name, (_, _, wrongs) in CASES.items() for slip in wrongs]
+
+
+@pytest.mark.parametrize("name,slip", WRONG)
+def test_wrong_answers_fail_with_numbers(name, slip):
+    check, _, wrongs = CASES[name]
+    with pytest.raises(CheckFailed) as info:
+        check(wrongs[slip])
+    message = str(info.value)
+    assert f"Exercise {check.exercise_number}" in message and "not right yet" in message
+    assert any(word in message for word in ("expected", "should", "std 1")), message
+
+
+def test_each_check_rejects_at_least_two_wrong_answers():
+    for name, (_, _, wrongs) in CASES.items():
+        assert len(wrongs) >= 2, name
+
+
+def test_slips_are_named():
+    wrongs = {name: w for name, (_, _, w) in CASES.items()}
+    with pytest.raises(CheckFailed, match="unbiased variance"):
+        nb06.batchnorm_forward(wrongs["batchnorm_forward"]["unbiased variance"])
+    with pytest.raises(CheckFailed, match="sum of log_gamma is missing"):
+        nb06.batchnorm_forward(wrongs["batchnorm_forward"]["no log gamma in log-det"])
+    with pytest.raises(CheckFailed, match="swapped"):
+        nb06.update_running(wrongs["update_running"]["weights swapped"])
+    with pytest.raises(CheckFailed, match="biased batch variance"):
+        nb06.update_running(wrongs["update_running"]["biased variance"])
+    with pytest.raises(CheckFailed, match="constant"):
+        nb06.actnorm_init(wrongs["actnorm_init"]["no zero-variance guard"])
+    with pytest.raises(CheckFailed, match="-mean / std"):
+        nb06.actnorm_init(wrongs["actnorm_init"]["bias not divided by std"])
