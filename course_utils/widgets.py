@@ -211,6 +211,7 @@ def fit_siren_1d(x, y, omega_0: float, hidden: int = 64, hidden_layers: int = 2,
     """Fit a small SIREN with ``first_omega_0 = omega_0`` to 1-D samples ``x, y`` (shape ``(n,)`` or
     ``(n, 1)``) by full-batch Adam on the CPU; returns the trained model. Fast (well under a second)."""
     from .siren import Siren
+    from .train import fit
 
     x = torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1)
     y = torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
@@ -218,12 +219,8 @@ def fit_siren_1d(x, y, omega_0: float, hidden: int = 64, hidden_layers: int = 2,
     torch.manual_seed(seed)
     model = Siren(1, hidden, hidden_layers, 1, first_omega_0=omega_0)
     torch.random.set_rng_state(gen_state)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        optimizer.step()
+    fit(model, lambda m, batch: ((m(batch[0]) - batch[1]) ** 2).mean(), lambda: (x, y), steps, lr=lr,
+        device="cpu", progress=False, amp=False)
     return model
 
 
