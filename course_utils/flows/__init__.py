@@ -39,9 +39,9 @@ __all__ = [
     "EmergingConv", "emerging_mask",
 ]
 
-from .models import nll_loss, realnvp, test_nll  # noqa: E402  (ready-made models, notebook 03 on)
+from .models import eval_log_prob, nll_loss, realnvp, test_nll  # noqa: E402  (ready-made models, notebook 03 on)
 
-__all__ += ["realnvp", "nll_loss", "test_nll"]
+__all__ += ["realnvp", "nll_loss", "test_nll", "eval_log_prob"]
 
 from .energies import ENERGIES, PlanarStack, annealed_batches, energy, log_partition, reverse_kl_loss  # noqa: E402  (notebook 05)
 from .toy import GapReport, gap_report, nice, time_cosine  # noqa: E402  (notebooks 04 and 06)

@@ -21,7 +21,7 @@ from .base import NormalizingFlow, standard_normal
 from .coupling import AffineCoupling, Permutation
 from .normalization import ActNorm
 
-__all__ = ["realnvp", "nll_loss", "test_nll"]
+__all__ = ["realnvp", "nll_loss", "test_nll", "eval_log_prob"]
 
 _MIXING = ("flip", "reverse", "random")
 
@@ -86,6 +86,23 @@ def nll_loss(model: nn.Module, x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def eval_log_prob(model: nn.Module, x: Tensor, chunk: int = 8192) -> Tensor:
+    """``model.log_prob(x)`` in eval mode, in chunks on the model's device, as float64 on the CPU.
+
+    The model's train/eval mode is restored afterwards (batch norm must use its running
+    averages for a held-out density).
+    """
+    if x.shape[0] == 0:
+        raise ValueError("eval_log_prob needs at least one sample, got an empty tensor")
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        return torch.cat([model.log_prob(xc.to(device)).double().cpu() for xc in x.split(chunk)])
+    finally:
+        model.train(was_training)
+
+
 def test_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
     """Mean NLL (nats) of held-out samples ``x``, in eval mode, evaluated in chunks.
 
@@ -99,18 +116,7 @@ def test_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
     """
     if x.shape[0] == 0:
         raise ValueError("test_nll needs at least one sample, got an empty tensor")
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(iter(model.parameters()), torch.empty(0)).device
-        total, count = 0.0, 0
-        for xc in x.split(chunk):
-            lp = model.log_prob(xc.to(device))
-            total += -lp.double().sum().item()
-            count += xc.shape[0]
-    finally:
-        model.train(was_training)
-    return total / count
+    return -eval_log_prob(model, x, chunk).mean().item()
 
 
 test_nll.__test__ = False  # not a pytest test, despite its name

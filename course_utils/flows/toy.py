@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from .base import NormalizingFlow, standard_normal
 from .coupling import AdditiveCoupling, DiagonalScaling
+from .models import eval_log_prob
 
 __all__ = ["nice", "GapReport", "gap_report", "time_cosine"]
 
@@ -89,13 +90,7 @@ def gap_report(model: nn.Module, density, n: int = 20_000, x: Tensor | None = No
     if x is None:
         x = density.sample((n,))
     log_p = density.log_prob(x).double().cpu()
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(iter(model.parameters()), torch.empty(0)).device
-        log_q = torch.cat([model.log_prob(xc.to(device)).double().cpu() for xc in x.split(8192)])
-    finally:
-        model.train(was_training)
+    log_q = eval_log_prob(model, x)
     diff = log_p - log_q
     gap = diff.mean().item()
     se = diff.std().item() / math.sqrt(len(diff)) if len(diff) > 1 and math.isfinite(gap) else float("nan")
