@@ -43,6 +43,15 @@ def non_gaussian_batch(shape, generator=None) -> torch.Tensor:
     return 0.7 * g + 0.4 * g**2 - 0.3 + 0.2 * torch.sinh(g)
 
 
+def perturb(module: nn.Module, std: float = 0.3, seed: int = 0) -> nn.Module:
+    """Move every floating parameter away from its initial value (zero last layers included)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return module
+
+
 def move_parameters(layer: nn.Module, shape, steps: int = 25, lr: float = 2e-2, seed: int = 0) -> None:
     """A few Adam steps of maximum likelihood under a standard-normal latent."""
     gen = torch.Generator().manual_seed(seed)

@@ -12,14 +12,7 @@ import torch
 from course_utils.flows import (ActNorm, AffineCoupling, NormalizingFlow, Permutation, nll_loss, realnvp,
                                 test_nll)
 from course_utils.train import fit
-
-
-def _perturb(model, std=0.3, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return model
+from flowcheck import perturb
 
 
 @pytest.mark.parametrize("mixing", ["flip", "reverse", "random"])
@@ -41,7 +34,7 @@ def test_every_feature_is_transformed():
     """With alternating halves, each output depends on each input (a dense Jacobian), so no
     feature is left untouched: every coordinate gets transformed by some coupling."""
     for mixing in ("flip", "reverse"):
-        model = _perturb(realnvp(dim=2, n_layers=2, hidden=8, mixing=mixing)).double()
+        model = perturb(realnvp(dim=2, n_layers=2, hidden=8, mixing=mixing)).double()
         J = torch.autograd.functional.jacobian(lambda v: model(v[None])[0][0], torch.tensor([0.3, -0.7],
                                                dtype=torch.float64))
         assert (J.abs() > 1e-6).all(), (mixing, J)
@@ -58,7 +51,7 @@ def test_starts_as_the_base_density():
 def test_log_prob_matches_autograd_and_inverse(mixing, actnorm, float64):
     model = realnvp(dim=3, n_layers=4, hidden=8, mixing=mixing, actnorm=actnorm)
     model(torch.randn(64, 3))                       # ActNorm's data-dependent initialisation
-    _perturb(model).eval()
+    perturb(model).eval()
     x = torch.randn(5, 3)
     z, log_det = model(x)
     for xi, ld in zip(x, log_det):
@@ -71,7 +64,7 @@ def test_log_prob_matches_autograd_and_inverse(mixing, actnorm, float64):
 
 
 def test_density_integrates_to_one(float64):
-    model = _perturb(realnvp(dim=2, n_layers=4, hidden=8), std=0.2).eval()
+    model = perturb(realnvp(dim=2, n_layers=4, hidden=8), std=0.2).eval()
     g = torch.linspace(-8, 8, 801)
     grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     with torch.no_grad():

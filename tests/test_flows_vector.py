@@ -13,19 +13,10 @@ import torch
 from course_utils.flows import (ActNorm, AdditiveCoupling, AffineCoupling, BatchNormFlow, DiagonalScaling,
                                 FlowSequential, NormalizingFlow, Permutation, PlanarFlow, mlp,
                                 standard_normal)
-from flowcheck import autograd_jacobian
+from flowcheck import autograd_jacobian, perturb
 
 
 pytestmark = pytest.mark.usefixtures("float64")  # every test here runs in float64 (conftest.py)
-
-
-def perturb(module, std=0.3, seed=0):
-    """Move every floating parameter away from its initial value (zero last layers included)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
 
 
 # ---------------------------------------------------------------- couplings
