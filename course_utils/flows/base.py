@@ -20,10 +20,11 @@ from torch import Tensor, nn
 __all__ = ["FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "standard_normal"]
 
 
-def check_shape(x: Tensor, expected: Sequence[int | None], name: str = "input") -> None:
+def check_shape(x: Tensor, expected: Sequence[int | str | None], name: str = "input") -> None:
     """Raise a ``ValueError`` unless ``x.shape`` matches ``expected``.
 
-    ``expected`` gives one entry per dimension; ``None`` matches any size (the batch).
+    ``expected`` gives one entry per dimension: an int must match exactly; ``None`` (shown as
+    "batch") or a name such as ``"height"`` matches any size.
 
     >>> check_shape(torch.zeros(5, 3), (None, 3))
     >>> check_shape(torch.zeros(5, 4), (None, 3))
@@ -33,7 +34,7 @@ def check_shape(x: Tensor, expected: Sequence[int | None], name: str = "input") 
     """
     shown = ", ".join("batch" if e is None else str(e) for e in expected)
     given = tuple(x.shape)
-    ok = x.dim() == len(expected) and all(e is None or e == s for e, s in zip(expected, given))
+    ok = x.dim() == len(expected) and all(not isinstance(e, int) or e == s for e, s in zip(expected, given))
     if not ok:
         raise ValueError(f"{name}: expected shape ({shown}), got {given}")
 

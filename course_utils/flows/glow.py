@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import FlowLayer
+from .base import FlowLayer, check_shape
 
 __all__ = [
     "Squeeze",
@@ -37,9 +37,7 @@ def check_image_shape(x: Tensor, channels: int | None = None, name: str = "input
     ...
     ValueError: input: expected shape (batch, 3, height, width), got (5, 4)
     """
-    c = "channels" if channels is None else str(channels)
-    if x.dim() != 4 or (channels is not None and x.shape[1] != channels):
-        raise ValueError(f"{name}: expected shape (batch, {c}, height, width), got {tuple(x.shape)}")
+    check_shape(x, (None, "channels" if channels is None else channels, "height", "width"), name)
 
 
 # ----------------------------------------------------------------------------------------
