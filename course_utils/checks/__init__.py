@@ -10,8 +10,16 @@ possible outcomes:
   came back (and, where a common slip explains it, which slip);
 - **right**: one short confirmation.
 
-A check returns nothing (so a notebook shows only its message); ``check.last_result`` records
-``True`` (right), ``False`` (not attempted) or ``None`` (not run, or wrong).
+A check returns nothing (so a notebook shows only its message), except where the notebook
+later uses what the exercise builds: a check made with ``exercise(..., reference=f)`` returns
+the student's function when it is right and the reference ``f`` otherwise, so the notebook
+goes on with the student's own code (``planar = checks.planar(planar)``).
+
+``check.last_result`` records ``True`` (right), ``False`` (not attempted) or ``None`` (not run,
+or wrong). Every outcome is also recorded for grading (``course_utils.checks.OUTCOMES``, and one
+JSON line per outcome in the file named by the environment variable ``COURSE_CHECKS_LOG``):
+``{"exercise": n, "title": ..., "check": name, "status": "correct" | "wrong" |
+"not attempted" | "error", "message": ...}``.
 
 Writing a check::
 
@@ -24,19 +32,54 @@ Writing a check::
 from __future__ import annotations
 
 import functools
+import json
+import os
 from typing import Callable
 
 import torch
 
-__all__ = ["exercise", "assert_close", "assert_shape", "CheckFailed", "explain_slips"]
+__all__ = ["exercise", "assert_close", "assert_shape", "CheckFailed", "explain_slips", "unpack_pair", "OUTCOMES"]
 
 
 class CheckFailed(AssertionError):
     """A wrong answer: the message says what was expected and what came back."""
 
 
-def exercise(number: int, title: str) -> Callable:
-    """Turn an assertion-based checker into a notebook check (see the module docstring)."""
+#: every check outcome of this Python process, in order (see the module docstring)
+OUTCOMES: list[dict] = []
+
+LOG_VARIABLE = "COURSE_CHECKS_LOG"
+
+
+def _record(run, status: str, message: str) -> None:
+    """Append one outcome to ``OUTCOMES`` and, if ``$COURSE_CHECKS_LOG`` is set, to that file."""
+    outcome = {"exercise": run.exercise_number, "title": run.exercise_title, "check": run.__name__,
+               "module": run.__module__, "status": status, "message": message}
+    OUTCOMES.append(outcome)
+    path = os.environ.get(LOG_VARIABLE)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(outcome) + "\n")
+
+
+def exercise(number: int, title: str, reference: Callable | None = None) -> Callable:
+    """Turn an assertion-based checker into a notebook check (see the module docstring).
+
+    With ``reference``, the check returns the student's function when it passes and
+    ``reference`` when it is not attempted, so later cells can use the returned one.
+
+    >>> @exercise(1, "double a number", reference=lambda x: 2 * x)
+    ... def double(student_fn):
+    ...     assert_close(student_fn(3.0), 6.0, "double(3)")
+    >>> mine = lambda x: x + x
+    >>> double(mine) is mine
+    Exercise 1 (double a number): correct. Well done!
+    True
+    >>> double(lambda x: x * x)
+    Traceback (most recent call last):
+    ...
+    course_utils.checks.CheckFailed: Exercise 1 (double a number) is not right yet: double(3): expected 6, got 9 (largest difference 3).
+    """
 
     def decorate(checker):
         @functools.wraps(checker)
@@ -46,23 +89,49 @@ def exercise(number: int, title: str) -> Callable:
             try:
                 checker(*student, **kwargs)
             except NotImplementedError:
-                print(f"{label}: not attempted yet. Replace `raise NotImplementedError` with your "
-                      "code and run this cell again; the notebook carries on with the reference "
-                      "version meanwhile.")
+                message = (f"{label}: not attempted yet. Replace `raise NotImplementedError` with your "
+                           "code and run this cell again; the notebook carries on with the reference "
+                           "version meanwhile.")
+                print(message)
                 run.last_result = False
-                return None
+                _record(run, "not attempted", message)
+                return reference
             except CheckFailed as err:
-                raise CheckFailed(f"{label} is not right yet: {err}") from None
-            print(f"{label}: correct. Well done!")
+                message = f"{label} is not right yet: {err}"
+                _record(run, "wrong", message)
+                raise CheckFailed(message) from None
+            except Exception as err:
+                _record(run, "error", f"{label}: your code raised {type(err).__name__}: {err}")
+                raise
+            message = f"{label}: correct. Well done!"
+            print(message)
             run.last_result = True
-            return None
+            _record(run, "correct", message)
+            return student[0] if reference is not None and student else None
 
         run.exercise_number = number
         run.exercise_title = title
+        run.reference = reference
         run.last_result = None
         return run
 
     return decorate
+
+
+def unpack_pair(out, what: str, names: str = "(y, log_det)") -> tuple:
+    """Return ``out`` if it is a pair, else fail saying what came back.
+
+    >>> unpack_pair((1, 2), "f(x)")
+    (1, 2)
+    >>> unpack_pair(3, "f(x)")
+    Traceback (most recent call last):
+    ...
+    course_utils.checks.CheckFailed: f(x) should return a pair (y, log_det), but returned int
+    """
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        extra = f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""
+        raise CheckFailed(f"{what} should return a pair {names}, but returned {type(out).__name__}{extra}")
+    return tuple(out)
 
 
 def _fmt(value) -> str:

@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributions import MultivariateNormal
 
 from ..flows import ActNorm, AffineCoupling, Permutation
-from . import CheckFailed, assert_close, assert_shape, exercise
+from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
 
 __all__ = ["example_chain", "triangular_map", "chain_forward", "triangular_map_log_det", "flow_log_prob"]
 
@@ -73,12 +73,6 @@ def _each_layer_at(layers, x):
         return sum(layer(x)[1] for layer in layers)
 
 
-def _unpack_pair(got, what):
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise CheckFailed(f"{what} should return a pair (z, log_det), but returned {type(got).__name__}"
-                          + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
-    return got
-
 
 @exercise(1, "log-dets add up along a chain")
 def chain_forward(student_fn):
@@ -88,7 +82,7 @@ def chain_forward(student_fn):
         x = _points(5, dim, seed)
         z_exp, ld_exp = _brute_force(layers, x)
         with torch.no_grad():
-            got = _unpack_pair(student_fn(layers, x.clone()), "chain_forward(layers, x)")
+            got = unpack_pair(student_fn(layers, x.clone()), "chain_forward(layers, x)", "(z, log_det)")
         z, log_det = got
         what = f"for the {len(layers)}-layer chain in {dim}-D"
         assert_close(z, z_exp, f"z {what}", atol=1e-8)

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from . import CheckFailed, assert_close, assert_shape, exercise
+from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
 
 __all__ = ["shift_net", "scale_and_shift", "additive_coupling_inverse", "affine_coupling_forward",
            "affine_coupling_inverse", "checkerboard"]
@@ -40,11 +40,6 @@ def _inputs(n_features: int, seed: int, batch: int = 6) -> torch.Tensor:
     return torch.randn(batch, n_features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def _as_pair(out, what: str):
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise CheckFailed(f"{what} should return a pair (y, log_det), got {type(out).__name__}")
-    return out
-
 
 @exercise(1, "the inverse of an additive coupling")
 def additive_coupling_inverse(student_fn):
@@ -69,7 +64,7 @@ def affine_coupling_forward(student_fn):
     for n, seed in ((1, 3), (2, 4), (3, 5)):
         s_and_t = scale_and_shift(n, seed)
         x = _inputs(2 * n, seed + 20)
-        got = _as_pair(student_fn(x.clone(), s_and_t), "affine_coupling_forward")
+        got = unpack_pair(student_fn(x.clone(), s_and_t), "affine_coupling_forward")
         x_a, x_b = x[:, :n], x[:, n:]
         with torch.no_grad():
             log_s, t = s_and_t(x_a)
@@ -100,7 +95,7 @@ def affine_coupling_inverse(student_fn):
         with torch.no_grad():
             log_s, t = s_and_t(x_a)
             y = torch.cat([x_a, x_b * log_s.exp() + t], dim=1)
-        got = _as_pair(student_fn(y.clone(), s_and_t), "affine_coupling_inverse")
+        got = unpack_pair(student_fn(y.clone(), s_and_t), "affine_coupling_inverse")
         y_b = y[:, n:]
         assert_close(got[0], x, f"x recovered from y ({2 * n} features)", atol=1e-8,
                      slips={"the shift is removed after unscaling, y_b exp(-log_s) - t":

@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import CheckFailed, assert_close, assert_shape, exercise
+from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
 
 __all__ = ["planar_forward", "u_hat", "reverse_kl", "solve_planar"]
 
@@ -13,11 +13,6 @@ __all__ = ["planar_forward", "u_hat", "reverse_kl", "solve_planar"]
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
-
-def _as_pair(out, what):
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise CheckFailed(f"{what} should return a pair (y, log_det), got {type(out).__name__}")
-    return out
 
 
 @exercise(1, "the planar map and its log-determinant")
@@ -31,7 +26,7 @@ def planar_forward(student_fn):
     for seed, (u, w, b) in enumerate(cases):
         u, w, b = u.double(), w.double(), torch.tensor(b, dtype=torch.float64)
         z = torch.randn(8, len(u), generator=_gen(seed), dtype=torch.float64)
-        got = _as_pair(student_fn(z.clone(), u.clone(), w.clone(), b.clone()), "planar_forward")
+        got = unpack_pair(student_fn(z.clone(), u.clone(), w.clone(), b.clone()), "planar_forward")
         h = torch.tanh(z @ w + b)
         y = z + h[:, None] * u
         assert_close(got[0], y, f"y for u = {u.tolist()}, w = {w.tolist()}", atol=1e-10,

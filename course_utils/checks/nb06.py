@@ -2,7 +2,7 @@
 
 import torch
 
-from . import CheckFailed, assert_close, assert_shape, exercise
+from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
 
 __all__ = ["batchnorm_forward", "update_running", "actnorm_init"]
 
@@ -14,11 +14,6 @@ def _data(seed, n=32, d=3):
     return shift + scale * torch.randn(n, d, generator=gen, dtype=torch.float64)
 
 
-def _as_pair(out, what, names="(y, log_det)"):
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise CheckFailed(f"{what} should return a pair {names}, got {type(out).__name__}")
-    return out
-
 
 @exercise(1, "batch normalisation as a flow, in training mode")
 def batchnorm_forward(student_fn):
@@ -28,7 +23,7 @@ def batchnorm_forward(student_fn):
         x = _data(seed, n)
         log_gamma = torch.tensor([0.3, -0.5, 0.0], dtype=torch.float64)
         beta = torch.tensor([0.5, 0.0, -1.0], dtype=torch.float64)
-        got = _as_pair(student_fn(x.clone(), log_gamma.clone(), beta.clone(), eps), "batchnorm_forward")
+        got = unpack_pair(student_fn(x.clone(), log_gamma.clone(), beta.clone(), eps), "batchnorm_forward")
         mean, var = x.mean(0), x.var(0, correction=0)
         y = (x - mean) / torch.sqrt(var + eps) * log_gamma.exp() + beta
         log_det = (log_gamma - 0.5 * torch.log(var + eps)).sum().expand(n)
@@ -55,7 +50,7 @@ def update_running(student_fn):
         x = _data(seed, 16)
         rm = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float64)
         rv = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
-        got = _as_pair(student_fn(rm.clone(), rv.clone(), x.clone(), momentum), "update_running",
+        got = unpack_pair(student_fn(rm.clone(), rv.clone(), x.clone(), momentum), "update_running",
                        "(running_mean, running_var)")
         mean, var = x.mean(0), x.var(0, correction=1)
         exp_m, exp_v = (1 - momentum) * rm + momentum * mean, (1 - momentum) * rv + momentum * var
@@ -78,7 +73,7 @@ def actnorm_init(student_fn):
     for seed, n in ((6, 64), (7, 3)):
         x = _data(seed, n)
         x[:, 2] = 4.0                                   # a constant feature: zero variance
-        got = _as_pair(student_fn(x.clone()), "actnorm_init", "(log_scale, bias)")
+        got = unpack_pair(student_fn(x.clone()), "actnorm_init", "(log_scale, bias)")
         mean, std = x.mean(0), x.std(0, correction=0)
         std = torch.where(std > 1e-6, std, torch.ones_like(std))
         log_scale, bias = -torch.log(std), -mean / std
