@@ -27,14 +27,15 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) lectures/00_start_here.ipynb
 
-# One pytest run: library tests in tests/ and every notebook in both folders, top to
-# bottom, in the kernel of this project's own environment.
+# One pytest run: library tests in tests/, every docstring example in course_utils/
+# (doctests), and every notebook in both folders, top to bottom, in the kernel of this
+# project's own environment.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+	$(BIN)/python -m pytest tests course_utils $(NOTEBOOKS) --doctest-modules --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=15
 
 test-lib: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests course_utils --doctest-modules
 
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env --durations=0
