@@ -24,8 +24,13 @@ env: $(STAMP)
 # Jupyter refuses to run as root unless told; containers and some hubs run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# LAB_ARGS go to JupyterLab (e.g. LAB_ARGS="--port=8890 --no-browser"); LAB_ROOT serves another
+# copy of the course (the browser tests serve a temporary one).
+LAB_ROOT ?= .
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) lectures/00_start_here.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(LAB_ROOT) $(ROOT_FLAG) $(LAB_ARGS) $(LAB_ROOT)/lectures/00_start_here.ipynb
 
 # One pytest run: library tests in tests/, every docstring example in course_utils/
 # (doctests), and every notebook in both folders, top to bottom, in the kernel of this
