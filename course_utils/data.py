@@ -432,8 +432,6 @@ def dequantize(x_int: torch.Tensor, levels: int = DIGIT_LEVELS) -> torch.Tensor:
     return (x + torch.rand_like(x)) / levels
 
 
-_dequantize = dequantize  # alias: load_digits_dataset has an argument called dequantize
-
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear resize of ``(n, c, h, w)`` images to ``size x size`` (``align_corners=False``)."""
@@ -444,25 +442,25 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def load_digits_dataset(
-    split: str = "train", dequantize: bool = True, size: int = 8, seed: int = 0
+    split: str = "train", uniform_noise: bool = True, size: int = 8, seed: int = 0
 ) -> DigitsSplit:
     """sklearn's handwritten digits (1797 8x8 images, 17 levels) as ``(images, labels)``.
 
     - ``split``: ``"train"`` (1497 images) or ``"test"`` (300), a fixed seeded split.
-    - ``dequantize=True``: ``(x + u) / 17`` with fresh ``u ~ U[0, 1)`` (torch's global RNG);
+    - ``uniform_noise=True``: dequantised, ``(x + u) / 17`` with fresh ``u ~ U[0, 1)`` (torch's global RNG);
       ``False``: the bin centres ``(x + 0.5) / 17``. Both lie in [0, 1) and ``floor(17 y)`` gives
       back the integer level. For training, prefer :func:`load_digits_int` and redraw
       :func:`dequantize` per batch.
     - ``size``: if not 8, images are upsampled by bilinear interpolation after dequantisation
       (the data stay 64-dimensional underneath; bits/dim at another size are not comparable).
 
-    >>> x, y = load_digits_dataset("test", dequantize=False)
+    >>> x, y = load_digits_dataset("test", uniform_noise=False)
     >>> x.shape, y.shape
     (torch.Size([300, 1, 8, 8]), torch.Size([300]))
     """
     x_int, labels = load_digits_int(split, seed)
-    if dequantize:
-        x = _dequantize(x_int, DIGIT_LEVELS)
+    if uniform_noise:
+        x = dequantize(x_int, DIGIT_LEVELS)
     else:
         x = (x_int.to(torch.get_default_dtype()) + 0.5) / DIGIT_LEVELS
     return DigitsSplit(resize_images(x, size), labels)

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from .data import get_mgrid
+from .nets import mlp
 from .siren import Siren
 
 __all__ = [
@@ -276,15 +277,6 @@ def variational_gon_loss(model: VariationalGON, x: torch.Tensor, loss: Loss = be
 # ----------------------------------------------------------------------------------------------
 
 
-def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module]) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if k < len(sizes) - 2:
-            layers.append(activation())
-    return layers
-
-
 def mlp_decoder(latent_dim: int, hidden: Sequence[int], out_shape: Sequence[int],
                 activation: Callable[[], nn.Module] = nn.ELU) -> nn.Sequential:
     """``latent_dim -> hidden... -> prod(out_shape)`` with ``activation`` between the linear
@@ -295,14 +287,14 @@ def mlp_decoder(latent_dim: int, hidden: Sequence[int], out_shape: Sequence[int]
     """
     out_shape = tuple(out_shape)
     sizes = [latent_dim, *hidden, math.prod(out_shape)]
-    return nn.Sequential(*_mlp(sizes, activation), nn.Unflatten(1, out_shape))
+    return nn.Sequential(*mlp(sizes, activation), nn.Unflatten(1, out_shape))
 
 
 def mlp_encoder(in_shape: Sequence[int], hidden: Sequence[int], latent_dim: int,
                 activation: Callable[[], nn.Module] = nn.ELU) -> nn.Sequential:
     """The mirror of :func:`mlp_decoder`: flatten, ``prod(in_shape) -> hidden... -> latent_dim``."""
     sizes = [math.prod(in_shape), *hidden, latent_dim]
-    return nn.Sequential(nn.Flatten(1), *_mlp(sizes, activation))
+    return nn.Sequential(nn.Flatten(1), *mlp(sizes, activation))
 
 
 class Autoencoder(nn.Module):

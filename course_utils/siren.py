@@ -43,6 +43,8 @@ import math
 import torch
 from torch import nn
 
+from .nets import mlp
+
 __all__ = [
     "SineLayer",
     "Siren",
@@ -226,10 +228,7 @@ def relu_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_fea
         encoding = PositionalEncoding(in_features, num_frequencies)
         layers.append(encoding)
         width_in = encoding.out_features
-    layers += [nn.Linear(width_in, hidden_features), nn.ReLU()]
-    for _ in range(hidden_layers):
-        layers += [nn.Linear(hidden_features, hidden_features), nn.ReLU()]
-    layers.append(nn.Linear(hidden_features, out_features))
+    layers += mlp([width_in] + [hidden_features] * (hidden_layers + 1) + [out_features], nn.ReLU)
     return nn.Sequential(*layers)
 
 

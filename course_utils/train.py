@@ -9,8 +9,11 @@ What it does for you:
   keeps the weights of the last completed step and you get the history so far;
 - a **non-finite loss or gradient** stops training with a ``FloatingPointError`` that names the
   step and suggests a remedy; the model is restored to its state after the last good step;
-- ``max_seconds`` stops at a time budget; on CUDA the forward pass runs in bfloat16 autocast
-  (mixed precision) unless ``amp=False``.
+- ``max_seconds`` stops at a time budget; ``scheduler="cosine"`` decays the learning rate over
+  ``steps``, and ``time_cosine(seconds)`` over wall-clock seconds (for runs cut by a time budget);
+- ``amp=True`` runs the forward pass in bfloat16 autocast on CUDA (mixed precision). It is off
+  by default: bfloat16 cannot resolve the log-determinants of flows, ``sin(30 x)`` of SIREN or
+  second derivatives, which is most of this course.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .device import get_device
 
-__all__ = ["fit", "History", "to_device"]
+__all__ = ["fit", "History", "to_device", "time_cosine"]
 
 
 @dataclass
@@ -146,7 +149,7 @@ def _make_scheduler(scheduler, optimizer, steps):
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], batches, steps: int, *,
         lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None,
         device: torch.device | str | None = None, max_seconds: float | None = None,
-        grad_clip: float | None = None, progress: bool = True, amp: bool | str = "auto",
+        grad_clip: float | None = None, progress: bool = True, amp: bool = False,
         scheduler=None, callback: Callable | None = None, callback_every: int = 100) -> History:
     """Train ``model`` for ``steps`` steps of ``loss_fn(model, batch)``.
 
@@ -159,8 +162,8 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], bat
     device: ``None`` means ``get_device()``; the model and each batch are moved there.
     max_seconds: stop after this much wall-clock time (the history says so).
     grad_clip: clip the gradient norm to this value.
-    amp: ``"auto"`` uses bfloat16 autocast on CUDA (mixed precision) and nothing elsewhere;
-        ``False`` turns it off (e.g. for log-determinants that need full precision).
+    amp: ``True`` uses bfloat16 autocast on CUDA (mixed precision); ignored elsewhere. Off by
+        default: log-determinants, high-frequency sines and second derivatives need float32.
     scheduler: ``None``, ``"cosine"`` (cosine decay over ``steps``) or
         ``lambda optimizer: torch.optim.lr_scheduler...``.
     callback: ``callback(step, model, history)`` every ``callback_every`` steps and after the
@@ -186,7 +189,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], bat
     model.train()
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     sched = _make_scheduler(scheduler, optimizer, steps)
-    use_amp = device.type == "cuda" if amp == "auto" else bool(amp)
+    use_amp = bool(amp) and device.type == "cuda"
     next_batch = _batch_source(batches)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     lr = optimizer.param_groups[0]["lr"]
@@ -258,3 +261,34 @@ def _remedy(what: str, step: int, lr: float, grad_clip) -> str:
         hints.append("gradient clipping (e.g. grad_clip=1.0)")
     hints.append("checking the data and the loss for NaN or division by zero")
     return f"{what}; training stopped. The model keeps its weights {kept}. Try " + ", ".join(hints) + "."
+
+
+def time_cosine(seconds: float, final: float = 0.0) -> Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]:
+    """A cosine learning-rate decay over ``seconds`` of wall-clock time, for ``fit(scheduler=...)``.
+
+        lr(t) = lr_0 * (final + (1 - final) * (1 + cos(pi * min(t / seconds, 1))) / 2)
+
+    with ``t`` the time since ``fit`` created the schedule (just before its first step). Pair it
+    with ``max_seconds=seconds``: the run stops as the rate reaches ``final * lr_0``. Unlike
+    ``scheduler="cosine"`` (a decay over ``steps``), a run that the time budget cuts short still
+    gets the end of the decay, which is where the loss drops most.
+
+    >>> model = torch.nn.Linear(1, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    >>> sched = time_cosine(3600.0)(opt)
+    >>> round(opt.param_groups[0]["lr"], 3)
+    1.0
+    """
+    if not seconds > 0:
+        raise ValueError(f"time_cosine needs a positive number of seconds, got {seconds}")
+
+    def make(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        start = time.perf_counter()
+
+        def factor(_step: int) -> float:
+            progress = min((time.perf_counter() - start) / seconds, 1.0)
+            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    return make

@@ -8,6 +8,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
+from .flows.base import standard_normal_log_prob
 from .linalg import polygon_area
 
 __all__ = ["draw_linear_map", "linear_map_widget", "MONOTONE_MAPS", "change_of_variables_log_density",
@@ -114,7 +115,7 @@ def change_of_variables_log_density(name: str, a: float, x: torch.Tensor) -> tor
         raise ValueError("a = 0 squashes every z to one point: the map is not invertible")
     _, f_inv, log_abs_dinv, _ = MONOTONE_MAPS[name]
     z = f_inv(x, a)
-    log_pz = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+    log_pz = standard_normal_log_prob(z, event_dims=0)
     log_p = log_pz + log_abs_dinv(x, a)
     # at the edge of the image (x = 0 for exp, x = +-1 for tanh, ...) z is infinite and the
     # density's limit is 0, while -inf + inf would give NaN

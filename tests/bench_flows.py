@@ -33,7 +33,7 @@ def vector_layers():
         if cls is not None:
             out.append((name, lambda cls=cls: cls(2)))
     for method in ("exact", "series", "unbiased"):
-        out.append((f"InvertibleResBlock ({method})", lambda m=method: InvertibleResBlock(2, logdet=m)))
+        out.append((f"InvertibleResBlock ({method})", lambda m=method: InvertibleResBlock(2, log_det_method=m)))
     return out
 
 

@@ -9,6 +9,7 @@ server shuts its kernels down on the way out.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import shutil
@@ -53,12 +54,6 @@ def free_port() -> int:
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status, response.read()
-
-
-def http_delete(url: str, timeout: float = 10.0) -> int:
-    request = urllib.request.Request(url, method="DELETE")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.status
 
 
 class Lab:
@@ -167,7 +162,17 @@ class Lab:
     def shut_down_sessions(self) -> None:
         """End every kernel session (as closing a notebook and shutting its kernel down does)."""
         for session in self.api("sessions"):
-            http_delete(f"{self.url}/api/sessions/{session['id']}")
+            self.delete(f"/api/sessions/{session['id']}")
+
+    def delete(self, path: str) -> int:
+        """DELETE with the server's XSRF cookie (token-less servers still check it on writes)."""
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.open(self.url + "/lab", timeout=10).read()
+        xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
+        request = urllib.request.Request(self.url + path, method="DELETE", headers={"X-XSRFToken": xsrf})
+        with opener.open(request, timeout=10) as response:
+            return response.status
 
 
 def copy_course(dest: Path, folders=("lectures",)) -> Path:

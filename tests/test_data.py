@@ -280,10 +280,10 @@ def test_digits_split_and_ranges():
 
 
 def test_digits_no_dequantize_and_resize():
-    x = load_digits_dataset("test", dequantize=False).images
+    x = load_digits_dataset("test", uniform_noise=False).images
     ints = load_digits_int("test").images
     assert torch.allclose(x, (ints.float() + 0.5) / 17)
-    big = load_digits_dataset("test", dequantize=False, size=16).images
+    big = load_digits_dataset("test", uniform_noise=False, size=16).images
     assert big.shape == (300, 1, 16, 16) and big.min() >= 0 and big.max() <= 1
     assert abs(big.mean().item() - x.mean().item()) < 0.01
 

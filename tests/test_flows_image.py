@@ -18,7 +18,7 @@ from course_utils.flows.glow import (
     channel_mask,
     checkerboard_mask,
 )
-from course_utils.flows.iresnet import InvertibleResBlock, logdet_estimate
+from course_utils.flows.iresnet import InvertibleResBlock, log_det_estimate
 
 
 
@@ -131,10 +131,10 @@ def test_coupling_identity_at_start_and_masked_entries_unchanged(float64, cls, m
 def test_affine_coupling_log_scale_is_bounded(float64):
     layer = AffineCouplingImage(2, hidden=8)
     with torch.no_grad():
-        layer.net[-1].weight.fill_(50.0)  # an absurd conditioner output
+        layer.conditioner[-1].weight.fill_(50.0)  # an absurd conditioner output
     x = torch.randn(2, 2, 4, 4)
     y, log_det = layer(x)
-    assert torch.isfinite(y).all() and (log_det.abs() <= 16 * layer.scale.abs().max() + 1e-9).all()
+    assert torch.isfinite(y).all() and (log_det.abs() <= 16 * layer.log_bound.exp().max() + 1e-9).all()
 
 
 def test_coupling_errors():
@@ -150,7 +150,7 @@ def train_block(block, steps=40, lr=3e-2):
     opt = torch.optim.Adam(block.parameters(), lr=lr)
     worst = 0.0
     for _ in range(steps):
-        x = torch.randn(64, block.dim)
+        x = torch.randn(64, block.features)
         x = 0.6 * x + 0.4 * x**2
         y, log_det = block(x)
         worst = max(worst, max(torch.linalg.matrix_norm(W.detach(), 2).item() for W in block.effective_weights()))
@@ -230,36 +230,36 @@ def exact_truncated_series(block, x, n_terms):
 
 @pytest.fixture
 def trained_block(float64):
-    block = InvertibleResBlock(3, hidden=16, lipschitz=0.9, logdet="series")
+    block = InvertibleResBlock(3, hidden=16, lipschitz=0.9, log_det_method="series")
     train_block(block, steps=30)
     return block.eval()
 
 
 def test_series_estimator_mean_matches_exact(trained_block):
     x = torch.randn(3, 3)
-    exact = logdet_estimate(trained_block, x, "exact").detach()
+    exact = log_det_estimate(trained_block, x, "exact").detach()
     truncated = exact_truncated_series(trained_block, x, 12)
     assert (truncated - exact).abs().max() < 2e-3  # truncation bias after 12 terms is small
-    draws = torch.stack([logdet_estimate(trained_block, x, "series", n_terms=12, n_samples=500).detach()
+    draws = torch.stack([log_det_estimate(trained_block, x, "series", n_terms=12, n_samples=500).detach()
                          for _ in range(8)])  # 8 x 500 Hutchinson probes
     mean, se = draws.mean(0), draws.std(0) / math.sqrt(draws.shape[0])
     assert ((mean - truncated).abs() < 4 * se + 1e-3).all(), (mean, truncated, se)
     assert ((mean - exact).abs() < 4 * se + 3e-3).all()
-    assert (exact - logdet_estimate(trained_block, x, "series", n_terms=1, n_samples=4000)).abs().max() > 0.02
+    assert (exact - log_det_estimate(trained_block, x, "series", n_terms=1, n_samples=4000)).abs().max() > 0.02
 
 
 def test_unbiased_estimator_within_three_standard_errors(trained_block):
     x = torch.randn(3, 3)
-    exact = logdet_estimate(trained_block, x, "exact").detach()
+    exact = log_det_estimate(trained_block, x, "exact").detach()
     with torch.no_grad():
-        draws = torch.stack([logdet_estimate(trained_block, x, "unbiased", n_samples=4) for _ in range(800)])
+        draws = torch.stack([log_det_estimate(trained_block, x, "unbiased", n_samples=4) for _ in range(800)])
     mean, se = draws.mean(0), draws.std(0) / math.sqrt(draws.shape[0])
     assert ((mean - exact).abs() < 3 * se).all(), (mean, exact, se)
 
 
 def test_estimators_give_gradients_in_training(float64):
     for method in ("series", "unbiased"):
-        block = InvertibleResBlock(3, hidden=8, logdet=method)
+        block = InvertibleResBlock(3, hidden=8, log_det_method=method)
         perturb(block, 0.3)
         y, log_det = block(torch.randn(5, 3))
         log_det.sum().backward()
@@ -271,8 +271,8 @@ def test_estimators_give_gradients_in_training(float64):
 def test_iresnet_bad_input():
     with pytest.raises(ValueError, match=r"expected shape \(batch, 3\), got \(2, 4\)"):
         InvertibleResBlock(3)(torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="logdet must be one of"):
-        InvertibleResBlock(3, logdet="magic")
+    with pytest.raises(ValueError, match="log_det_method must be one of"):
+        InvertibleResBlock(3, log_det_method="magic")
 
 
 # ------------------------------------------------------------------ emerging convolutions

@@ -6,11 +6,13 @@ with ``slogdet``, a closed-form Gaussian, and numerical integration of the model
 
 import math
 
+import numpy as np
 import pytest
+from scipy import stats
 import torch
 
-from course_utils.flows import (ActNorm, AffineCoupling, NormalizingFlow, Permutation, nll_loss, realnvp,
-                                test_nll)
+from course_utils.flows import (ActNorm, AffineCoupling, DiagonalScaling, NormalizingFlow, Permutation,
+                                held_out_nll, nll_loss, realnvp, standard_normal)
 from course_utils.train import fit
 from flowcheck import perturb
 
@@ -18,7 +20,7 @@ from flowcheck import perturb
 @pytest.mark.parametrize("mixing", ["flip", "reverse", "random"])
 @pytest.mark.parametrize("actnorm", [False, True])
 def test_structure(mixing, actnorm):
-    model = realnvp(dim=4, n_layers=3, hidden=8, actnorm=actnorm, mixing=mixing)
+    model = realnvp(features=4, n_layers=3, hidden=8, actnorm=actnorm, mixing=mixing)
     assert isinstance(model, NormalizingFlow)
     layers = list(model.flow.layers)
     couplings = [l for l in layers if isinstance(l, AffineCoupling)]
@@ -34,14 +36,14 @@ def test_every_feature_is_transformed():
     """With alternating halves, each output depends on each input (a dense Jacobian), so no
     feature is left untouched: every coordinate gets transformed by some coupling."""
     for mixing in ("flip", "reverse"):
-        model = perturb(realnvp(dim=2, n_layers=2, hidden=8, mixing=mixing)).double()
+        model = perturb(realnvp(features=2, n_layers=2, hidden=8, mixing=mixing)).double()
         J = torch.autograd.functional.jacobian(lambda v: model(v[None])[0][0], torch.tensor([0.3, -0.7],
                                                dtype=torch.float64))
         assert (J.abs() > 1e-6).all(), (mixing, J)
 
 
 def test_starts_as_the_base_density():
-    model = realnvp(dim=3, n_layers=4, hidden=8)
+    model = realnvp(features=3, n_layers=4, hidden=8)
     x = torch.randn(6, 3)
     expected = torch.distributions.MultivariateNormal(torch.zeros(3), torch.eye(3)).log_prob(x)
     assert torch.allclose(model.log_prob(x), expected, atol=1e-6)
@@ -49,7 +51,7 @@ def test_starts_as_the_base_density():
 
 @pytest.mark.parametrize("mixing,actnorm", [("flip", False), ("random", True)])
 def test_log_prob_matches_autograd_and_inverse(mixing, actnorm, float64):
-    model = realnvp(dim=3, n_layers=4, hidden=8, mixing=mixing, actnorm=actnorm)
+    model = realnvp(features=3, n_layers=4, hidden=8, mixing=mixing, actnorm=actnorm)
     model(torch.randn(64, 3))                       # ActNorm's data-dependent initialisation
     perturb(model).eval()
     x = torch.randn(5, 3)
@@ -64,7 +66,7 @@ def test_log_prob_matches_autograd_and_inverse(mixing, actnorm, float64):
 
 
 def test_density_integrates_to_one(float64):
-    model = perturb(realnvp(dim=2, n_layers=4, hidden=8), std=0.2).eval()
+    model = perturb(realnvp(features=2, n_layers=4, hidden=8), std=0.2).eval()
     g = torch.linspace(-8, 8, 801)
     grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     with torch.no_grad():
@@ -72,16 +74,26 @@ def test_density_integrates_to_one(float64):
     assert abs(mass.item() - 1) < 1e-3
 
 
-def test_nll_loss_and_test_nll():
-    model = realnvp(dim=2, n_layers=2, hidden=8)
-    x = torch.randn(100, 2)
-    assert torch.isclose(nll_loss(model, x), -model.log_prob(x).mean())
+def _scaled_gaussian_model(log_s):
+    """N(0, diag(exp(-2 log_s))) as a flow: one DiagonalScaling y = x exp(log_s), N(0, I) base."""
+    layer = DiagonalScaling(len(log_s))
+    with torch.no_grad():
+        layer.log_s.copy_(torch.as_tensor(log_s))
+    return NormalizingFlow([layer], standard_normal(len(log_s)))
+
+
+def test_nll_loss_and_held_out_nll_against_scipy():
+    log_s = [math.log(2.0), -0.5]
+    model = _scaled_gaussian_model(log_s)
+    x = torch.randn(100, 2, dtype=torch.float32) * 3
+    scales = np.exp(-np.array(log_s))            # the model's standard deviations
+    expected = -stats.norm.logpdf(x.double().numpy(), scale=scales).sum(1).mean()
+    assert nll_loss(model, x).item() == pytest.approx(expected, abs=1e-4)
     model.train()
-    assert abs(test_nll(model, x, chunk=7) - nll_loss(model, x).item()) < 1e-5
-    assert model.training, "test_nll must restore the training mode"
-    assert test_nll(model, torch.zeros(1, 2)) == pytest.approx(math.log(2 * math.pi), abs=1e-6)
+    assert held_out_nll(model, x, chunk=7) == pytest.approx(expected, abs=1e-4)
+    assert model.training, "held_out_nll must restore the training mode"
     with pytest.raises(ValueError, match="at least one sample"):
-        test_nll(model, torch.zeros(0, 2))
+        held_out_nll(model, torch.zeros(0, 2))
 
 
 def test_fit_learns_a_gaussian():
@@ -89,13 +101,13 @@ def test_fit_learns_a_gaussian():
     torch.manual_seed(0)
     mu, s = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 2.0])
     entropy = (0.5 * math.log(2 * math.pi * math.e) * 2 + torch.log(s).sum()).item()
-    model = realnvp(dim=2, n_layers=2, hidden=16, actnorm=True)
+    model = realnvp(features=2, n_layers=2, hidden=16, actnorm=True)
     fit(model, nll_loss, lambda: mu + s * torch.randn(256, 2), 300, lr=1e-2, progress=False, device="cpu")
-    gap = test_nll(model, mu + s * torch.randn(20_000, 2)) - entropy
+    gap = held_out_nll(model, mu + s * torch.randn(20_000, 2)) - entropy
     assert -0.03 < gap < 0.03, gap
 
 
-@pytest.mark.parametrize("kwargs,match", [({"dim": 1}, "dim >= 2"), ({"n_layers": 0}, "at least one"),
+@pytest.mark.parametrize("kwargs,match", [({"features": 1}, "features >= 2"), ({"n_layers": 0}, "at least one"),
                                           ({"mixing": "shuffle"}, "mixing must be")])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from course_utils.flows import (ActNorm, AdditiveCoupling, AffineCoupling, BatchNormFlow, DiagonalScaling,
-                                FlowSequential, NormalizingFlow, Permutation, PlanarFlow, mlp,
+                                FlowSequential, NormalizingFlow, Permutation, PlanarFlow,
                                 standard_normal)
+from course_utils.nets import mlp
 from flowcheck import autograd_jacobian, perturb
 
 
@@ -69,17 +70,17 @@ def test_affine_log_scale_is_bounded():
 
 
 def test_coupling_with_own_conditioner():
-    net = mlp(2, 2 * 3, hidden=5, depth=1, zero_last=False)
+    net = mlp([2, 5, 2 * 3])
     layer = AffineCoupling(5, conditioner=net)
     x = torch.randn(4, 5)
     y, log_det = layer(x)
     assert torch.allclose(layer.inverse(y)[0], x, atol=1e-12)
     with pytest.raises(ValueError, match=r"conditioner must output shape \(batch, 6\), got \(4, 3\)"):
-        AffineCoupling(5, conditioner=mlp(2, 3))(x)
+        AffineCoupling(5, conditioner=mlp([2, 3]))(x)
 
 
 def test_mlp_zero_last_and_depth():
-    net = mlp(3, 4, hidden=7, depth=3)
+    net = mlp([3, 7, 7, 7, 4], zero_last=True)
     assert sum(isinstance(m, torch.nn.Linear) for m in net) == 4
     assert torch.equal(net(torch.randn(2, 3)), torch.zeros(2, 4))
     assert net(torch.randn(2, 3)).dtype == torch.float64

@@ -9,13 +9,10 @@ import math
 import torch
 from torch.distributions import LogNormal, MultivariateNormal, Normal
 
+from ..flows.base import standard_normal_log_prob
 from . import CheckFailed, assert_close, assert_shape, exercise
 
 __all__ = ["affine_log_density", "lognormal_log_density", "linear_map_log_density"]
-
-
-def _std_normal_log_pdf(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
 
 
 def _call(student_fn, *args):
@@ -38,10 +35,10 @@ def affine_log_density(student_fn):
         _no_nan(got, what, "a is negative here, so take the log of |a|, not of a")
         z = (x - b) / a
         assert_close(got, expected, what, atol=1e-8, slips={
-            "the Jacobian term is left out (add log|d f^{-1}/dx| = -log|a|)": _std_normal_log_pdf(z),
-            "log|a| is added instead of subtracted (d f^{-1}/dx = 1/a)": _std_normal_log_pdf(z) + math.log(abs(a)),
+            "the Jacobian term is left out (add log|d f^{-1}/dx| = -log|a|)": standard_normal_log_prob(z, event_dims=0),
+            "log|a| is added instead of subtracted (d f^{-1}/dx = 1/a)": standard_normal_log_prob(z, event_dims=0) + math.log(abs(a)),
             "z is computed as a (x - b) instead of (x - b) / a":
-                _std_normal_log_pdf(a * (x - b)) - math.log(abs(a)),
+                standard_normal_log_prob(a * (x - b), event_dims=0) - math.log(abs(a)),
             "the density is returned instead of its log": expected.exp(),
         })
 
@@ -58,10 +55,10 @@ def lognormal_log_density(student_fn):
         z = (torch.log(x) - mu) / sigma
         assert_close(got, expected, what, atol=1e-8, slips={
             "the 1/x factor of d(log x)/dx is left out (subtract log x)":
-                _std_normal_log_pdf(z) - math.log(sigma),
-            "the 1/sigma factor is left out (subtract log sigma)": _std_normal_log_pdf(z) - torch.log(x),
-            "both Jacobian factors are left out": _std_normal_log_pdf(z),
-            "log x is added instead of subtracted": _std_normal_log_pdf(z) - math.log(sigma) + torch.log(x),
+                standard_normal_log_prob(z, event_dims=0) - math.log(sigma),
+            "the 1/sigma factor is left out (subtract log sigma)": standard_normal_log_prob(z, event_dims=0) - torch.log(x),
+            "both Jacobian factors are left out": standard_normal_log_prob(z, event_dims=0),
+            "log x is added instead of subtracted": standard_normal_log_prob(z, event_dims=0) - math.log(sigma) + torch.log(x),
             "the density is returned instead of its log": expected.exp(),
         })
 
@@ -88,7 +85,7 @@ def linear_map_log_density(student_fn):
         z = torch.linalg.solve(A, (x - b).T).T
 
         def log_pz(v):
-            return _std_normal_log_pdf(v).sum(1)
+            return standard_normal_log_prob(v)
 
         assert_close(got, expected, what, atol=1e-8, slips={
             "the log-determinant is left out (subtract log|det A|)": log_pz(z),

@@ -1,50 +1,52 @@
 """Every flow layer of the lecture's table, with one contract (see ``base.py``):
 
-    y, log_det = layer(x)            data -> latent, log_det[i] = log|det dy_i/dx_i|
+    y, log_det = layer(x)               data -> latent, log_det[i] = log|det dy_i/dx_i|
     x, log_det_inv = layer.inverse(y)   log_det_inv = -log_det
 
-Vector layers take ``(batch, dim)``, image layers ``(batch, channels, height, width)``.
+Vector layers take ``(batch, features)``, image layers ``(batch, channels, height, width)``.
 
-==========================  ==========================================  =====
-module                      layers                                      paper
-==========================  ==========================================  =====
-``coupling``                AdditiveCoupling, DiagonalScaling           [1]
-``planar``                  PlanarFlow                                  [2]
-``coupling``                AffineCoupling, Permutation                 [3]
-``normalization``           BatchNormFlow [3], ActNorm [4]
-``glow``                    InvConv1x1, Squeeze, image couplings        [4]
-``iresnet``                 InvertibleResBlock                          [5]
-``emerging``                EmergingConv                                [6]
-``base``                    FlowSequential, NormalizingFlow
-==========================  ==========================================  =====
+==================  ==================================================================  ===========
+module              contents                                                            paper
+==================  ==================================================================  ===========
+``base``            FlowLayer, FlowSequential, NormalizingFlow, standard_normal(...)
+``coupling``        AdditiveCoupling, DiagonalScaling; AffineCoupling, Permutation      [1]; [3]
+``planar``          PlanarFlow, planar_u_hat, planar_log_det                            [2]
+``planar_vi``       U1..U4, reverse_kl_loss, PlanarStack, annealed_batches              [2]
+``normalization``   BatchNormFlow; ActNorm                                              [3]; [4]
+``glow``            Squeeze, InvConv1x1, AffineCouplingImage, AdditiveCouplingImage     [3], [4]
+``iresnet``         InvertibleResBlock, SpectralNormLinear, log_det_estimate            [5]
+``emerging``        EmergingConv, emerging_mask                                         [6]
+``models``          builders: realnvp, nice                                             [3], [1]
+``losses``          nll_loss, eval_log_prob, held_out_nll, gap_report                  
+==================  ==================================================================  ===========
 """
 
-from .base import FlowLayer, FlowSequential, NormalizingFlow, check_shape, standard_normal
-from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permutation, mlp, soft_clamp
-from .normalization import ActNorm, BatchNormFlow
-from .planar import PlanarFlow
+from .base import (FlowLayer, FlowSequential, NormalizingFlow, check_shape, standard_normal,
+                   standard_normal_log_prob)
+from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permutation, soft_clamp
+from .emerging import EmergingConv, emerging_mask
 from .glow import (AdditiveCouplingImage, AffineCouplingImage, InvConv1x1, Squeeze, channel_mask,
                    check_image_shape, checkerboard_mask)
-from .iresnet import InvertibleResBlock, LipSwish, SpectralNormLinear, logdet_estimate
-from .emerging import EmergingConv, emerging_mask
+from .iresnet import ELUWithDerivative, InvertibleResBlock, LipSwish, SpectralNormLinear, log_det_estimate
+from .losses import GapReport, eval_log_prob, gap_report, held_out_nll, nll_loss
+from .models import nice, realnvp
+from .normalization import ActNorm, BatchNormFlow
+from .planar import PlanarFlow, planar_log_det, planar_u_hat
+from .planar_vi import ENERGIES, PlanarStack, annealed_batches, energy, log_partition, reverse_kl_loss
 
 __all__ = [
+    # contract and containers
     "FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "standard_normal",
-    "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation", "mlp", "soft_clamp",
-    "PlanarFlow",
+    "standard_normal_log_prob",
+    # vector layers
+    "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation", "soft_clamp",
+    "PlanarFlow", "planar_u_hat", "planar_log_det",
     "BatchNormFlow", "ActNorm",
+    "InvertibleResBlock", "SpectralNormLinear", "LipSwish", "ELUWithDerivative", "log_det_estimate",
+    # image layers
     "Squeeze", "InvConv1x1", "AffineCouplingImage", "AdditiveCouplingImage", "checkerboard_mask",
-    "channel_mask", "check_image_shape",
-    "InvertibleResBlock", "SpectralNormLinear", "LipSwish", "logdet_estimate",
-    "EmergingConv", "emerging_mask",
+    "channel_mask", "check_image_shape", "EmergingConv", "emerging_mask",
+    # models, losses, planar variational inference
+    "realnvp", "nice", "nll_loss", "eval_log_prob", "held_out_nll", "GapReport", "gap_report",
+    "ENERGIES", "energy", "log_partition", "reverse_kl_loss", "PlanarStack", "annealed_batches",
 ]
-
-from .models import eval_log_prob, nll_loss, realnvp, test_nll  # noqa: E402  (ready-made models, notebook 03 on)
-
-__all__ += ["realnvp", "nll_loss", "test_nll", "eval_log_prob"]
-
-from .energies import ENERGIES, PlanarStack, annealed_batches, energy, log_partition, reverse_kl_loss  # noqa: E402  (notebook 05)
-from .toy import GapReport, gap_report, nice, time_cosine  # noqa: E402  (notebooks 04 and 06)
-
-__all__ += ["ENERGIES", "energy", "log_partition", "reverse_kl_loss", "PlanarStack", "annealed_batches",
-            "nice", "gap_report", "GapReport", "time_cosine"]

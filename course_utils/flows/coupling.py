@@ -4,14 +4,14 @@ A coupling layer splits ``x`` into two parts. One part passes through unchanged 
 an element-wise invertible map of the other part, so the Jacobian is block triangular and its
 determinant is the product of the diagonal:
 
-    x = (x_a, x_b)                     x_a: first d = dim // 2 features, x_b: the rest
+    x = (x_a, x_b)                     x_a: first d = features // 2 features, x_b: the rest
     y_a = x_a
     y_b = x_b * exp(log_s(x_a)) + t(x_a)
 
 ``flip=True`` swaps the roles: ``x_b`` conditions and ``x_a`` is transformed. Alternate ``flip``
 (or put a ``Permutation`` in between) so that every feature gets transformed.
 
-``mlp`` builds the conditioner networks and is meant to be reused by other coupling layers.
+The conditioner networks are ``course_utils.nets.mlp`` with a zero last layer.
 """
 
 from __future__ import annotations
@@ -21,34 +21,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..nets import mlp
 from .base import FlowLayer, check_shape
 
-__all__ = ["mlp", "soft_clamp", "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation"]
-
-
-def mlp(in_features: int, out_features: int, hidden: int = 64, depth: int = 2,
-        activation: type[nn.Module] = nn.ReLU, zero_last: bool = True) -> nn.Sequential:
-    """A fully connected network with ``depth`` hidden layers of width ``hidden``.
-
-    With ``zero_last=True`` the last layer's weight and bias start at zero, so the network
-    outputs 0 for every input: a coupling layer built on it starts at the identity.
-
-    Example
-    -------
-    >>> net = mlp(2, 4, hidden=8, depth=2)
-    >>> net(torch.randn(3, 2)).abs().max().item()
-    0.0
-    """
-    sizes = [in_features] + [hidden] * depth
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(n_in, n_out), activation()]
-    last = nn.Linear(sizes[-1], out_features)
-    if zero_last:
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-    layers.append(last)
-    return nn.Sequential(*layers)
+__all__ = ["soft_clamp", "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation"]
 
 
 def soft_clamp(raw: Tensor, bound: Tensor | float) -> Tensor:
@@ -65,25 +41,27 @@ def soft_clamp(raw: Tensor, bound: Tensor | float) -> Tensor:
 
 
 class _Coupling(FlowLayer):
-    """Shared split/merge logic: ``x_a = x[:, :d]``, ``x_b = x[:, d:]`` with ``d = dim // 2``."""
+    """Shared split/merge logic: ``x_a = x[:, :d]``, ``x_b = x[:, d:]`` with ``d = features // 2``."""
 
-    def __init__(self, dim: int, flip: bool, out_per_feature: int, hidden: int, depth: int,
+    def __init__(self, features: int, flip: bool, out_per_feature: int, hidden: int, depth: int,
                  conditioner: nn.Module | None):
         super().__init__()
-        if dim < 2:
-            raise ValueError(f"{type(self).__name__} needs dim >= 2 to split the input, got dim={dim}")
-        self.dim, self.flip = dim, flip
-        d = dim // 2
+        if features < 2:
+            raise ValueError(f"{type(self).__name__} needs features >= 2 to split the input, got features={features}")
+        if conditioner is None and (hidden < 1 or depth < 0):
+            raise ValueError(f"{type(self).__name__} needs hidden >= 1 and depth >= 0, got hidden={hidden}, depth={depth}")
+        self.features, self.flip = features, flip
+        d = features // 2
         # Number of features that condition and that are transformed.
-        self.n_cond, self.n_trans = (dim - d, d) if flip else (d, dim - d)
+        self.n_cond, self.n_trans = (features - d, d) if flip else (d, features - d)
         self.out_per_feature = out_per_feature
         if conditioner is None:
-            conditioner = mlp(self.n_cond, out_per_feature * self.n_trans, hidden, depth, zero_last=True)
+            conditioner = mlp([self.n_cond] + [hidden] * depth + [out_per_feature * self.n_trans], zero_last=True)
         self.conditioner = conditioner
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return (conditioning part, transformed part)."""
-        d = self.dim // 2
+        d = self.features // 2
         x_a, x_b = x[:, :d], x[:, d:]
         return (x_b, x_a) if self.flip else (x_a, x_b)
 
@@ -99,7 +77,7 @@ class _Coupling(FlowLayer):
         return h
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, flip={self.flip}"
+        return f"features={self.features}, flip={self.flip}"
 
 
 class AdditiveCoupling(_Coupling):
@@ -107,9 +85,9 @@ class AdditiveCoupling(_Coupling):
 
         y_a = x_a,    y_b = x_b + t(x_a),        log|det dy/dx| = 0
 
-    with ``x_a`` the first ``dim // 2`` features and ``x_b`` the rest (``flip=True`` swaps the
+    with ``x_a`` the first ``features // 2`` features and ``x_b`` the rest (``flip=True`` swaps the
     roles). The layer preserves volume, so a flow of additive couplings needs a final
-    ``DiagonalScaling`` to change volume. ``t`` is ``mlp(n_cond, n_trans, hidden, depth)`` with
+    ``DiagonalScaling`` to change volume. ``t`` is ``mlp([n_cond] + [hidden] * depth + [n_trans], zero_last=True)`` with
     a zero last layer (the layer starts at the identity), or your own ``conditioner`` mapping
     ``(batch, n_cond) -> (batch, n_trans)``.
 
@@ -121,18 +99,18 @@ class AdditiveCoupling(_Coupling):
     (torch.Size([4, 3]), tensor([0., 0., 0., 0.]))
     """
 
-    def __init__(self, dim: int, hidden: int = 64, flip: bool = False, depth: int = 2,
+    def __init__(self, features: int, hidden: int = 64, flip: bool = False, depth: int = 2,
                  conditioner: nn.Module | None = None):
-        super().__init__(dim, flip, 1, hidden, depth, conditioner)
+        super().__init__(features, flip, 1, hidden, depth, conditioner)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.dim), type(self).__name__)
+        check_shape(x, (None, self.features), type(self).__name__)
         x_cond, x_trans = self._split(x)
         y_trans = x_trans + self._params(x_cond)
         return self._merge(x_cond, y_trans), x.new_zeros(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.dim), type(self).__name__)
+        check_shape(y, (None, self.features), type(self).__name__)
         y_cond, y_trans = self._split(y)
         x_trans = y_trans - self._params(y_cond)
         return self._merge(y_cond, x_trans), y.new_zeros(y.shape[0])
@@ -144,7 +122,7 @@ class AffineCoupling(_Coupling):
         y_a = x_a,    y_b = x_b * exp(log_s(x_a)) + t(x_a)
         log|det dy/dx| = sum_j log_s_j(x_a)     (over the transformed features only)
 
-    with ``x_a`` the first ``dim // 2`` features and ``x_b`` the rest (``flip=True`` swaps the
+    with ``x_a`` the first ``features // 2`` features and ``x_b`` the rest (``flip=True`` swaps the
     roles). The conditioner outputs ``(raw, t)``; the log-scale is bounded softly,
 
         log_s = c * tanh(raw / c),    c = exp(log_bound) > 0, learned per feature (starts at ``bound``),
@@ -153,7 +131,7 @@ class AffineCoupling(_Coupling):
     is 1 near 0 (the bound does not damp small log-scales), and the bound can grow if the data
     need it. (Glow's ``sigmoid(h + 2)`` would also bound the scale, but caps it just above 1 per
     layer and does not start exactly at the identity.) The conditioner is
-    ``mlp(n_cond, 2 * n_trans, hidden, depth)`` with a zero last layer, so the layer starts at the
+    ``mlp([n_cond] + [hidden] * depth + [2 * n_trans], zero_last=True)`` with a zero last layer, so the layer starts at the
     identity, or your own ``conditioner`` mapping ``(batch, n_cond) -> (batch, 2 * n_trans)``.
 
     Example
@@ -165,9 +143,11 @@ class AffineCoupling(_Coupling):
     (True, [0.0, 0.0, 0.0, 0.0])
     """
 
-    def __init__(self, dim: int, hidden: int = 64, flip: bool = False, depth: int = 2,
+    def __init__(self, features: int, hidden: int = 64, flip: bool = False, depth: int = 2,
                  conditioner: nn.Module | None = None, bound: float = 2.0):
-        super().__init__(dim, flip, 2, hidden, depth, conditioner)
+        if not bound > 0:
+            raise ValueError(f"AffineCoupling needs a positive log-scale bound, got bound={bound}")
+        super().__init__(features, flip, 2, hidden, depth, conditioner)
         self.log_bound = nn.Parameter(torch.full((self.n_trans,), math.log(bound)))
 
     def _log_scale_and_shift(self, x_cond: Tensor) -> tuple[Tensor, Tensor]:
@@ -176,14 +156,14 @@ class AffineCoupling(_Coupling):
         return log_s, t
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.dim), type(self).__name__)
+        check_shape(x, (None, self.features), type(self).__name__)
         x_cond, x_trans = self._split(x)
         log_s, t = self._log_scale_and_shift(x_cond)
         y_trans = x_trans * log_s.exp() + t
         return self._merge(x_cond, y_trans), log_s.sum(dim=1)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.dim), type(self).__name__)
+        check_shape(y, (None, self.features), type(self).__name__)
         y_cond, y_trans = self._split(y)
         log_s, t = self._log_scale_and_shift(y_cond)
         x_trans = (y_trans - t) * torch.exp(-log_s)
@@ -208,21 +188,23 @@ class DiagonalScaling(FlowLayer):
     ([[2.0, 2.0, 2.0]], 2.0794)
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, features: int):
         super().__init__()
-        self.dim = dim
-        self.log_s = nn.Parameter(torch.zeros(dim))
+        if features < 1:
+            raise ValueError(f"DiagonalScaling needs features >= 1, got {features}")
+        self.features = features
+        self.log_s = nn.Parameter(torch.zeros(features))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.dim), type(self).__name__)
+        check_shape(x, (None, self.features), type(self).__name__)
         return x * self.log_s.exp(), self.log_s.sum() * x.new_ones(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.dim), type(self).__name__)
+        check_shape(y, (None, self.features), type(self).__name__)
         return y * torch.exp(-self.log_s), -self.log_s.sum() * y.new_ones(y.shape[0])
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return f"features={self.features}"
 
 
 class Permutation(FlowLayer):
@@ -240,25 +222,27 @@ class Permutation(FlowLayer):
     (tensor([[3., 2., 1.]]), tensor([0.]))
     """
 
-    def __init__(self, dim: int, kind: str = "reverse", seed: int = 0):
+    def __init__(self, features: int, kind: str = "reverse", seed: int = 0):
         super().__init__()
+        if features < 1:
+            raise ValueError(f"Permutation needs features >= 1, got {features}")
         if kind == "reverse":
-            perm = torch.arange(dim - 1, -1, -1)
+            perm = torch.arange(features - 1, -1, -1)
         elif kind == "random":
-            perm = torch.randperm(dim, generator=torch.Generator().manual_seed(seed))
+            perm = torch.randperm(features, generator=torch.Generator().manual_seed(seed))
         else:
             raise ValueError(f"Permutation kind must be 'reverse' or 'random', got {kind!r}")
-        self.dim, self.kind = dim, kind
+        self.features, self.kind = features, kind
         self.register_buffer("perm", perm)
         self.register_buffer("inv_perm", torch.argsort(perm))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.dim), type(self).__name__)
+        check_shape(x, (None, self.features), type(self).__name__)
         return x[:, self.perm], x.new_zeros(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.dim), type(self).__name__)
+        check_shape(y, (None, self.features), type(self).__name__)
         return y[:, self.inv_perm], y.new_zeros(y.shape[0])
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, kind={self.kind!r}"
+        return f"features={self.features}, kind={self.kind!r}"

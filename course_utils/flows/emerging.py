@@ -77,6 +77,8 @@ class EmergingConv(FlowLayer):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        if channels < 1:
+            raise ValueError(f"EmergingConv needs channels >= 1, got {channels}")
         self.channels, self.kernel_size = channels, kernel_size
         p = kernel_size // 2
         self.register_buffer("mask1", emerging_mask(channels, kernel_size))

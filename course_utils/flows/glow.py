@@ -5,17 +5,20 @@ All layers take images ``(batch, channels, height, width)`` and map data to late
     y, log_det = layer(x)              log_det[i] = log|det dy_i/dx_i|
     x, log_det_inv = layer.inverse(y)  log_det_inv = -log_det.
 
-Papers (the lecture's reference numbers): [4] Kingma & Dhariwal, "Glow: Generative flow with
-invertible 1x1 convolutions", 2018; Dinh, Sohl-Dickstein & Bengio, "Density estimation using
-Real NVP", 2017 (checkerboard and channel masks).
+Papers (the lecture's reference numbers): [3] Dinh, Sohl-Dickstein & Bengio, "Density
+estimation using Real NVP", 2016 (squeeze, checkerboard and channel masks); [4] Kingma &
+Dhariwal, "Glow: Generative flow with invertible 1x1 convolutions", 2018.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
 
 from .base import FlowLayer, check_shape
+from .coupling import soft_clamp
 
 __all__ = [
     "Squeeze",
@@ -44,7 +47,7 @@ def check_image_shape(x: Tensor, channels: int | None = None, name: str = "input
 # Squeeze
 # ----------------------------------------------------------------------------------------
 class Squeeze(FlowLayer):
-    """Trade space for channels: ``(b, c, h, w) -> (b, 4c, h/2, w/2)`` (RealNVP, Glow [4]).
+    """Trade space for channels: ``(b, c, h, w) -> (b, 4c, h/2, w/2)`` (RealNVP [3] 2016, Glow [4] 2018).
 
     Each 2x2 block of pixels becomes four channels. Channel ``4k + 2a + b`` of the output holds
     input channel ``k`` at offset ``(a, b)`` inside the block. It only reorders the numbers, so
@@ -115,6 +118,8 @@ class InvConv1x1(FlowLayer):
 
     def __init__(self, channels: int, lu: bool = True):
         super().__init__()
+        if channels < 1:
+            raise ValueError(f"InvConv1x1 needs channels >= 1, got {channels}")
         self.channels, self.lu = channels, lu
         Q, _ = torch.linalg.qr(torch.randn(channels, channels, dtype=torch.float64))
         dtype = torch.get_default_dtype()
@@ -189,63 +194,73 @@ class _ImageCoupling(FlowLayer):
 
     additive = False
 
-    def __init__(self, channels: int, mask: str = "checkerboard", hidden: int = 32, flip: bool = False):
+    def __init__(self, channels: int, mask: str = "checkerboard", hidden: int = 32, flip: bool = False,
+                 conditioner: nn.Module | None = None, bound: float = 2.0):
         super().__init__()
         if mask not in ("checkerboard", "channel"):
             raise ValueError(f"mask must be 'checkerboard' or 'channel', got {mask!r}")
-        if mask == "channel" and channels < 2:
-            raise ValueError(f"a channel mask needs at least 2 channels, got {channels}")
-        self.channels, self.mask_type, self.flip = channels, mask, flip
+        if channels < 1 or (mask == "channel" and channels < 2):
+            raise ValueError(f"a {mask} mask needs at least {2 if mask == 'channel' else 1} channels, got {channels}")
+        if not bound > 0:
+            raise ValueError(f"{type(self).__name__} needs a positive log-scale bound, got bound={bound}")
+        self.channels, self.mask, self.flip = channels, mask, flip
         out = channels if self.additive else 2 * channels
-        # Conditioner: a small CNN of the masked input. Its last convolution starts at zero,
-        # so the layer starts as the identity.
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-            nn.Conv2d(hidden, out, 3, padding=1),
-        )
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        if conditioner is None:
+            # A small CNN of the masked input. Its last convolution starts at zero, so the
+            # layer starts as the identity.
+            conditioner = nn.Sequential(
+                nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
+                nn.Conv2d(hidden, out, 3, padding=1),
+            )
+            nn.init.zeros_(conditioner[-1].weight)
+            nn.init.zeros_(conditioner[-1].bias)
+        self.conditioner = conditioner
         if not self.additive:
-            # Learned per-channel bound of the log-scale: s = scale * tanh(raw).
-            self.scale = nn.Parameter(torch.ones(channels, 1, 1))
+            # The same soft log-scale bound as the vector AffineCoupling, learned per channel.
+            self.log_bound = nn.Parameter(torch.full((channels, 1, 1), math.log(bound)))
 
-    def mask(self, h: int, w: int, device=None, dtype=None) -> Tensor:
+    def binary_mask(self, h: int, w: int, device=None, dtype=None) -> Tensor:
         """The mask ``b`` broadcastable to ``(1, channels, h, w)``: 1 = kept, 0 = transformed."""
         parity = int(self.flip)
-        if self.mask_type == "checkerboard":
+        if self.mask == "checkerboard":
             b = checkerboard_mask(h, w, parity).view(1, 1, h, w)
         else:
             b = channel_mask(self.channels, parity).view(1, -1, 1, 1)
         return b.to(device=device, dtype=dtype)
 
     def _shift_and_log_scale(self, x_kept: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.net(x_kept)
+        out = self.conditioner(x_kept)
+        expected = (x_kept.shape[0], self.channels * (1 if self.additive else 2), *x_kept.shape[2:])
+        if tuple(out.shape) != expected:
+            raise ValueError(f"{type(self).__name__}: conditioner must output shape {expected}, got {tuple(out.shape)}")
         if self.additive:
             return out, torch.zeros_like(out)
         raw, t = out.chunk(2, dim=1)
-        return t, self.scale * torch.tanh(raw)
+        return t, soft_clamp(raw, self.log_bound.exp())
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         check_image_shape(x, self.channels, name=type(self).__name__)
-        b = self.mask(*x.shape[2:], device=x.device, dtype=x.dtype)
+        b = self.binary_mask(*x.shape[2:], device=x.device, dtype=x.dtype)
         t, s = self._shift_and_log_scale(b * x)
         y = b * x + (1 - b) * (x * torch.exp(s) + t)
         return y, ((1 - b) * s).flatten(1).sum(1)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         check_image_shape(y, self.channels, name=type(self).__name__ + ".inverse")
-        b = self.mask(*y.shape[2:], device=y.device, dtype=y.dtype)
+        b = self.binary_mask(*y.shape[2:], device=y.device, dtype=y.dtype)
         t, s = self._shift_and_log_scale(b * y)  # b * y == b * x: the kept half is unchanged
         x = b * y + (1 - b) * (y - t) * torch.exp(-s)
         return x, -((1 - b) * s).flatten(1).sum(1)
 
 
 class AffineCouplingImage(_ImageCoupling):
-    """RealNVP affine coupling for images with a checkerboard or channel mask (RealNVP; Glow [4]).
+    """RealNVP affine coupling for images with a checkerboard or channel mask ([3] 2016; Glow [4] 2018).
 
     With a binary mask ``b`` (1 = kept, see ``checkerboard_mask`` and ``channel_mask``) and a
-    small CNN that sees only the kept entries, ``t, raw = net(b * x)``, ``s = scale * tanh(raw)``:
+    small CNN that sees only the kept entries, ``raw, t = conditioner(b * x)``, and the log-scale
+    ``s = c * tanh(raw / c)`` with a learned per-channel bound ``c = exp(log_bound)`` (as in
+    ``AffineCoupling``):
 
         y = b * x + (1 - b) * (x * exp(s) + t)
         log|det J| = sum over the transformed entries of s = sum((1 - b) * s).
@@ -266,7 +281,7 @@ class AffineCouplingImage(_ImageCoupling):
 
 
 class AdditiveCouplingImage(_ImageCoupling):
-    """NICE additive coupling for images with a checkerboard or channel mask (NICE; Glow [4]).
+    """NICE additive coupling for images with a checkerboard or channel mask ([1] 2014; Glow [4] 2018).
 
     With a binary mask ``b`` (1 = kept) and a small CNN ``t = net(b * x)``:
 

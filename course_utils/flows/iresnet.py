@@ -19,9 +19,9 @@ from torch import Tensor, nn
 
 from .base import FlowLayer, check_shape
 
-__all__ = ["InvertibleResBlock", "SpectralNormLinear", "LipSwish", "logdet_estimate"]
+__all__ = ["InvertibleResBlock", "SpectralNormLinear", "LipSwish", "ELUWithDerivative", "log_det_estimate"]
 
-LOGDET_METHODS = ("exact", "series", "unbiased")
+LOG_DET_METHODS = ("exact", "series", "unbiased")
 
 
 # ----------------------------------------------------------------------------------------
@@ -52,8 +52,17 @@ class LipSwish(nn.Module):
         return (s + beta * h * s * (1 - s)) / 1.1
 
 
-class ELU(nn.Module):
-    """``ELU(h) = h`` for ``h > 0``, ``exp(h) - 1`` otherwise; slope in (0, 1], so 1-Lipschitz."""
+class ELUWithDerivative(nn.Module):
+    """``nn.ELU`` that also gives its derivative (for the block's exact Jacobian).
+
+        ELU(h) = h for h > 0, exp(h) - 1 otherwise;   ELU'(h) = 1 or exp(h), in (0, 1]: 1-Lipschitz
+
+    Example:
+        >>> act = ELUWithDerivative()
+        >>> h = torch.tensor([-1.0, 2.0])
+        >>> [round(v, 4) for v in act(h).tolist()], [round(v, 4) for v in act.derivative(h).tolist()]
+        ([-0.6321, 2.0], [0.3679, 1.0])
+    """
 
     def forward(self, h: Tensor) -> Tensor:
         return F.elu(h)
@@ -66,7 +75,7 @@ class ELU(nn.Module):
 # Spectral normalisation by power iteration
 # ----------------------------------------------------------------------------------------
 class SpectralNormLinear(nn.Module):
-    """A linear layer whose weight is rescaled so that its spectral norm is at most ``coeff``:
+    """The weight and bias of a linear layer, rescaled so that the spectral norm is at most ``coeff``:
 
         W_eff = W / max(1, sigma / coeff),   sigma = ||W||_2   (i-ResNet [5]).
 
@@ -80,7 +89,9 @@ class SpectralNormLinear(nn.Module):
     makes the two largest singular values swap, the warm-started vectors keep tracking the
     smaller one for many steps (a few per cent over ``coeff`` is common).
 
-    In eval mode the map is fixed, so the block is deterministic.
+    In eval mode the map is fixed, so the block is deterministic. ``InvertibleResBlock`` reads
+    ``effective_weight()`` and ``bias`` (it needs the weights for its exact Jacobian) and calls
+    ``update()`` once per training forward pass.
 
     >>> layer = SpectralNormLinear(3, 5, coeff=0.9)
     >>> bool(torch.linalg.matrix_norm(layer.effective_weight().detach(), 2) <= 0.9 + 1e-6)
@@ -152,17 +163,13 @@ class SpectralNormLinear(nn.Module):
         norm = "exact" if self.n_power_iterations is None else f"power iteration x{self.n_power_iterations}"
         return f"{in_features}, {out_features}, coeff={self.coeff}, norm={norm}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.training:
-            self.update()
-        return F.linear(x, self.effective_weight(), self.bias)
 
 
 # ----------------------------------------------------------------------------------------
 # The block
 # ----------------------------------------------------------------------------------------
 class InvertibleResBlock(FlowLayer):
-    """Invertible residual block (i-ResNet [5]) for vectors ``(batch, dim)``:
+    """Invertible residual block (i-ResNet [5]) for vectors ``(batch, features)``:
 
         y = F(x) = x + g(x),   g = Linear -> act -> Linear -> act -> Linear,
 
@@ -172,7 +179,7 @@ class InvertibleResBlock(FlowLayer):
     ``SpectralNormLinear``). ``effective_weights()`` returns the rescaled weights.
 
     log-det: ``log|det(I + J_g(x))| = sum_{k>=1} (-1)^(k+1) tr(J_g^k) / k`` (converges since
-    ``||J_g|| < 1``). ``logdet=`` chooses how to compute it:
+    ``||J_g|| < 1``). ``log_det_method=`` chooses how to compute it:
 
     - ``"exact"``: ``slogdet(I + J_g)`` with ``J_g`` built from the layers (ground truth; small dims).
     - ``"series"``: the first ``series_terms`` terms, each trace by Hutchinson's estimator
@@ -202,10 +209,10 @@ class InvertibleResBlock(FlowLayer):
 
     def __init__(
         self,
-        dim: int,
+        features: int,
         hidden: int = 64,
         lipschitz: float = 0.9,
-        logdet: str = "exact",
+        log_det_method: str = "exact",
         n_power_iterations: int | None = None,
         series_terms: int = 10,
         n_hutchinson: int = 1,
@@ -220,28 +227,32 @@ class InvertibleResBlock(FlowLayer):
             raise ValueError(
                 f"lipschitz must lie in (0, 1) for the block to be invertible, got {lipschitz}"
             )
-        if logdet not in LOGDET_METHODS:
-            raise ValueError(f"logdet must be one of {LOGDET_METHODS}, got {logdet!r}")
+        if log_det_method not in LOG_DET_METHODS:
+            raise ValueError(f"log_det_method must be one of {LOG_DET_METHODS}, got {log_det_method!r}")
+        if features < 1 or hidden < 1 or series_terms < 1 or n_hutchinson < 1 or inverse_max_iter < 1:
+            raise ValueError(f"InvertibleResBlock needs features, hidden, series_terms, n_hutchinson and "
+                             f"inverse_max_iter >= 1, got {features}, {hidden}, {series_terms}, {n_hutchinson}, "
+                             f"{inverse_max_iter}")
         if activation not in ("lipswish", "elu"):
             raise ValueError(f"activation must be 'lipswish' or 'elu', got {activation!r}")
         if not 0 < roulette_p < 1:
             raise ValueError(f"roulette_p must lie in (0, 1), got {roulette_p}")
-        self.dim, self.lipschitz, self.logdet = dim, lipschitz, logdet
+        self.features, self.lipschitz, self.log_det_method = features, lipschitz, log_det_method
         self.n_power_iterations, self.series_terms, self.n_hutchinson = n_power_iterations, series_terms, n_hutchinson
         self.inverse_tol, self.inverse_max_iter = inverse_tol, inverse_max_iter
         self.n_exact_terms, self.roulette_p = n_exact_terms, roulette_p
-        sizes = [dim, hidden, hidden, dim]
+        sizes = [features, hidden, hidden, features]
         self.linears = nn.ModuleList(
             SpectralNormLinear(a, b, lipschitz, n_power_iterations) for a, b in zip(sizes[:-1], sizes[1:])
         )
-        act = LipSwish if activation == "lipswish" else ELU
+        act = LipSwish if activation == "lipswish" else ELUWithDerivative
         self.activations = nn.ModuleList(act() for _ in sizes[2:])
         self.last_inverse_iterations = 0
         self.last_inverse_residuals: list[float] = []
         self.last_inverse_converged = True
 
     def extra_repr(self) -> str:
-        return f"{self.dim}, lipschitz={self.lipschitz}, logdet={self.logdet!r}"
+        return f"{self.features}, lipschitz={self.lipschitz}, log_det_method={self.log_det_method!r}"
 
     # -- the residual function -----------------------------------------------------------
     def effective_weights(self) -> list[Tensor]:
@@ -253,7 +264,7 @@ class InvertibleResBlock(FlowLayer):
         return self._g(x, weights or self.effective_weights(), jacobian=False)[0]
 
     def _g(self, x: Tensor, weights: list[Tensor], jacobian: bool) -> tuple[Tensor, Tensor | None]:
-        """``g(x)`` and, if asked, its Jacobian ``(batch, dim, dim)`` by the chain rule:
+        """``g(x)`` and, if asked, its Jacobian ``(batch, features, features)`` by the chain rule:
         ``J = W_3 diag(act'(h_2)) W_2 diag(act'(h_1)) W_1``."""
         h, J = x, None
         for i, (W, layer) in enumerate(zip(weights, self.linears)):
@@ -277,10 +288,10 @@ class InvertibleResBlock(FlowLayer):
         """``(g(x), log_det)``; keeps the graph when gradients are enabled."""
         if method == "exact":
             gx, J = self._g(x, weights, jacobian=True)
-            eye = torch.eye(self.dim, dtype=x.dtype, device=x.device)
+            eye = torch.eye(self.features, dtype=x.dtype, device=x.device)
             return gx, torch.linalg.slogdet(eye + J).logabsdet
-        if method not in LOGDET_METHODS:
-            raise ValueError(f"method must be one of {LOGDET_METHODS}, got {method!r}")
+        if method not in LOG_DET_METHODS:
+            raise ValueError(f"method must be one of {LOG_DET_METHODS}, got {method!r}")
         n_samples = n_samples or self.n_hutchinson
         create_graph = torch.is_grad_enabled()
         with torch.enable_grad():
@@ -313,13 +324,13 @@ class InvertibleResBlock(FlowLayer):
 
     # -- the flow ---------------------------------------------------------------------------
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.dim), name="InvertibleResBlock")
+        check_shape(x, (None, self.features), name="InvertibleResBlock")
         self._power_iterate_if_training()
-        gx, log_det = self._log_det(x, self.effective_weights(), self.logdet)
+        gx, log_det = self._log_det(x, self.effective_weights(), self.log_det_method)
         return x + gx, log_det
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.dim), name="InvertibleResBlock.inverse")
+        check_shape(y, (None, self.features), name="InvertibleResBlock.inverse")
         weights = self.effective_weights()
         tol = self.inverse_tol or (1e-10 if y.dtype == torch.float64 else 1e-6)
         x, residuals, converged = y, [], False
@@ -342,11 +353,11 @@ class InvertibleResBlock(FlowLayer):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        _, log_det = self._log_det(x, weights, self.logdet)
+        _, log_det = self._log_det(x, weights, self.log_det_method)
         return x, -log_det
 
 
-def logdet_estimate(block: InvertibleResBlock, x: Tensor, method: str = "series",
+def log_det_estimate(block: InvertibleResBlock, x: Tensor, method: str = "series",
                     n_terms: int | None = None, n_samples: int = 1) -> Tensor:
     """Estimate ``log|det(I + J_g(x))|`` per sample for an ``InvertibleResBlock``.
 
@@ -357,10 +368,10 @@ def logdet_estimate(block: InvertibleResBlock, x: Tensor, method: str = "series"
 
     >>> block = InvertibleResBlock(3, hidden=8).eval()
     >>> x = torch.randn(4, 3)
-    >>> exact = logdet_estimate(block, x, "exact")
-    >>> series = logdet_estimate(block, x, "series", n_terms=20, n_samples=2000)
+    >>> exact = log_det_estimate(block, x, "exact")
+    >>> series = log_det_estimate(block, x, "series", n_terms=20, n_samples=2000)
     >>> bool((exact - series).abs().max() < 0.05)
     True
     """
-    check_shape(x, (None, block.dim), name="logdet_estimate")
+    check_shape(x, (None, block.features), name="log_det_estimate")
     return block._log_det(x, block.effective_weights(), method, n_terms, n_samples)[1]

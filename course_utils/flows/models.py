@@ -1,34 +1,30 @@
-"""Ready-made flow models and the density-fitting loss, for the notebooks that train flows.
+"""Ready-made flow models (builders) for the notebooks that train flows.
 
-``realnvp`` builds the plain RealNVP [3] of the course's first trained flow (notebook 03) and of
-the later notebooks: a stack of affine couplings that alternate which half they transform, an
-optional ActNorm [4] before each coupling, and a standard-normal base.
+- ``realnvp``: the plain RealNVP [3] of the course's first trained flow (notebook 03) and of the
+  later notebooks: affine couplings that alternate which half they transform, an optional
+  ActNorm [4] before each coupling, and a standard-normal base.
+- ``nice``: NICE [1], additive couplings and a final diagonal scaling.
 
-The density-fitting loss is the average negative log-likelihood (NLL) in nats,
-
-    NLL = -(1/n) sum_i log p(x_i),    log p(x) = log p_Z(f(x)) + log|det J_f(x)|,
-
-and on fresh samples from the data density p it estimates the cross-entropy H(p, model) =
-H(p) + KL(p || model) >= H(p): the true entropy is the floor that no model can go below.
+The losses and metrics that train and judge them are in ``course_utils.flows.losses``.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from .base import NormalizingFlow, standard_normal
-from .coupling import AffineCoupling, Permutation
+from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permutation
 from .normalization import ActNorm
 
-__all__ = ["realnvp", "nll_loss", "test_nll", "eval_log_prob"]
+__all__ = ["realnvp", "nice"]
 
 _MIXING = ("flip", "reverse", "random")
 
 
-def realnvp(dim: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2, actnorm: bool = False,
+def realnvp(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2, actnorm: bool = False,
             mixing: str = "flip", bound: float = 2.0, seed: int = 0) -> NormalizingFlow:
-    """A RealNVP density model [3]: ``n_layers`` affine couplings and a standard-normal base.
+    """A RealNVP density model ([3] Dinh, Sohl-Dickstein and Bengio, 2016): ``n_layers`` affine couplings and a standard-normal base.
 
         x -> [ActNorm] -> coupling_1 -> [ActNorm] -> coupling_2 -> ... -> z ~ N(0, I)
 
@@ -48,15 +44,15 @@ def realnvp(dim: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2, a
 
     Example
     -------
-    >>> model = realnvp(dim=2, n_layers=4, hidden=16)
+    >>> model = realnvp(features=2, n_layers=4, hidden=16)
     >>> x = torch.randn(5, 2)
     >>> torch.allclose(model.log_prob(x), standard_normal(2).log_prob(x))   # identity at the start
     True
     >>> model.sample((3,)).shape
     torch.Size([3, 2])
     """
-    if dim < 2:
-        raise ValueError(f"realnvp needs dim >= 2 (a coupling splits the features), got dim={dim}")
+    if features < 2:
+        raise ValueError(f"realnvp needs features >= 2 (a coupling splits the features), got features={features}")
     if n_layers < 1:
         raise ValueError(f"realnvp needs at least one coupling layer, got n_layers={n_layers}")
     if mixing not in _MIXING:
@@ -64,59 +60,36 @@ def realnvp(dim: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2, a
     layers: list[nn.Module] = []
     for k in range(n_layers):
         if actnorm:
-            layers.append(ActNorm(dim))
+            layers.append(ActNorm(features))
         flip = mixing == "flip" and k % 2 == 1
-        layers.append(AffineCoupling(dim, hidden=hidden, flip=flip, depth=depth, bound=bound))
+        layers.append(AffineCoupling(features, hidden=hidden, flip=flip, depth=depth, bound=bound))
         if mixing != "flip" and k < n_layers - 1:
-            layers.append(Permutation(dim, kind=mixing, seed=seed + k))
-    return NormalizingFlow(layers, standard_normal(dim))
+            layers.append(Permutation(features, kind=mixing, seed=seed + k))
+    return NormalizingFlow(layers, standard_normal(features))
 
 
-def nll_loss(model: nn.Module, x: Tensor) -> Tensor:
-    """The density-fitting loss: mean negative log-likelihood ``-mean_i log p(x_i)`` in nats.
+def nice(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2) -> NormalizingFlow:
+    """A NICE density model ([1] Dinh, Krueger and Bengio, 2014): ``n_layers`` additive couplings that alternate which half they
+    shift, then one ``DiagonalScaling``, with a standard-normal base.
 
-    Written to be passed straight to ``course_utils.train.fit(model, nll_loss, batches, steps)``.
+        x -> coupling_1 -> ... -> coupling_n -> diag(exp(log_s)) -> z ~ N(0, I)
 
-    >>> model = realnvp(dim=2, n_layers=2, hidden=8)
-    >>> x = torch.zeros(4, 2)
-    >>> round(nll_loss(model, x).item(), 4)       # log(2 pi): the base's NLL at the origin
-    1.8379
+    Additive couplings preserve volume (log-det 0); the diagonal scaling is the only place where
+    the model can change volume, so ``log|det J_f| = sum_j log_s_j`` is the same at every ``x``.
+    Every conditioner has a zero last layer: the model starts as the identity map.
+
+    Example
+    -------
+    >>> model = nice(features=2, n_layers=4, hidden=16)
+    >>> x = torch.randn(5, 2)
+    >>> torch.allclose(model.log_prob(x), standard_normal(2).log_prob(x))
+    True
     """
-    return -model.log_prob(x).mean()
-
-
-@torch.no_grad()
-def eval_log_prob(model: nn.Module, x: Tensor, chunk: int = 8192) -> Tensor:
-    """``model.log_prob(x)`` in eval mode, in chunks on the model's device, as float64 on the CPU.
-
-    The model's train/eval mode is restored afterwards (batch norm must use its running
-    averages for a held-out density).
-    """
-    if x.shape[0] == 0:
-        raise ValueError("eval_log_prob needs at least one sample, got an empty tensor")
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(iter(model.parameters()), torch.empty(0)).device
-        return torch.cat([model.log_prob(xc.to(device)).double().cpu() for xc in x.split(chunk)])
-    finally:
-        model.train(was_training)
-
-
-def test_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
-    """Mean NLL (nats) of held-out samples ``x``, in eval mode, evaluated in chunks.
-
-    On fresh samples from the data density this estimates the cross-entropy, which is at least
-    the density's true entropy; the difference is KL(data || model). The model's train/eval
-    mode is restored afterwards.
-
-    >>> model = realnvp(dim=2, n_layers=2, hidden=8)
-    >>> round(test_nll(model, torch.zeros(10, 2)), 4)
-    1.8379
-    """
-    if x.shape[0] == 0:
-        raise ValueError("test_nll needs at least one sample, got an empty tensor")
-    return -eval_log_prob(model, x, chunk).mean().item()
-
-
-test_nll.__test__ = False  # not a pytest test, despite its name
+    if features < 2:
+        raise ValueError(f"nice needs features >= 2 (a coupling splits the features), got features={features}")
+    if n_layers < 1:
+        raise ValueError(f"nice needs at least one coupling layer, got n_layers={n_layers}")
+    layers: list[nn.Module] = [AdditiveCoupling(features, hidden=hidden, flip=k % 2 == 1, depth=depth)
+                               for k in range(n_layers)]
+    layers.append(DiagonalScaling(features))
+    return NormalizingFlow(layers, standard_normal(features))

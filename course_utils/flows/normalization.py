@@ -13,16 +13,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import FlowLayer
+from .base import FlowLayer, check_shape
 
 __all__ = ["BatchNormFlow", "ActNorm"]
 
 
 def _check_features(x: Tensor, features: int, name: str) -> None:
     """Accept ``(batch, features)`` or ``(batch, features, h, w)``; else a ``ValueError``."""
-    if x.dim() not in (2, 4) or x.shape[1] != features:
-        raise ValueError(f"{name}: expected shape (batch, {features}) or (batch, {features}, height, width), "
-                         f"got {tuple(x.shape)}")
+    check_shape(x, (None, features, "height", "width") if x.dim() == 4 else (None, features), name)
 
 
 def _per_channel(v: Tensor, x: Tensor) -> Tensor:
@@ -66,6 +64,9 @@ class BatchNormFlow(FlowLayer):
 
     def __init__(self, features: int, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True):
         super().__init__()
+        if features < 1 or not 0 < momentum <= 1 or not eps > 0:
+            raise ValueError(f"BatchNormFlow needs features >= 1, momentum in (0, 1] and eps > 0, got "
+                             f"features={features}, momentum={momentum}, eps={eps}")
         self.features, self.momentum, self.eps, self.affine = features, momentum, eps, affine
         if affine:
             self.log_gamma = nn.Parameter(torch.zeros(features))
@@ -148,6 +149,8 @@ class ActNorm(FlowLayer):
 
     def __init__(self, features: int, min_std: float = 1e-6):
         super().__init__()
+        if features < 1 or not min_std > 0:
+            raise ValueError(f"ActNorm needs features >= 1 and min_std > 0, got features={features}, min_std={min_std}")
         self.features, self.min_std = features, min_std
         self.log_scale = nn.Parameter(torch.zeros(features))
         self.bias = nn.Parameter(torch.zeros(features))

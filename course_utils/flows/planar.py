@@ -22,7 +22,44 @@ from torch import Tensor, nn
 
 from .base import FlowLayer, check_shape
 
-__all__ = ["PlanarFlow"]
+__all__ = ["PlanarFlow", "planar_u_hat", "planar_log_det"]
+
+
+def planar_u_hat(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    """The invertibility reparametrisation of [2] (Rezende and Mohamed, 2015), batched.
+
+        u_hat = u + (m(w.u) - w.u) * w / ||w||^2,    m(a) = -1 + softplus(a)
+
+    so that ``w.u_hat = m(w.u) > -1``. ``u``, ``w``: ``(..., features)``. Returns ``u_hat`` and
+    ``1 + w.u_hat = softplus(w.u)`` (shape ``(...)``), the latter computed directly: ``1 + w.u_hat``
+    would round to 0 when ``w.u`` is very negative. ``||w||^2`` is floored at the smallest
+    positive float, and ``w = 0`` (the identity map) gives ``u_hat = u`` and ``1 + w.u_hat = 1``.
+
+    Example:
+        >>> u_hat, one_plus = planar_u_hat(torch.tensor([-3.0, 0.0]), torch.tensor([1.0, 0.0]))
+        >>> u_hat.tolist(), round(one_plus.item(), 4)
+        ([-0.9514..., 0.0], 0.0486)
+    """
+    wu = (w * u).sum(-1)
+    w_norm_sq = (w * w).sum(-1)
+    one_plus_wu_hat = torch.where(w_norm_sq > 0, F.softplus(wu), torch.ones_like(wu))
+    scale = (one_plus_wu_hat - 1 - wu) / w_norm_sq.clamp_min(torch.finfo(w.dtype).tiny)
+    return u + scale[..., None] * w, one_plus_wu_hat
+
+
+def planar_log_det(t: Tensor, one_plus_wu_hat: Tensor) -> Tensor:
+    """``log|1 + (w.u_hat) h'(w.x + b)|`` for ``h = tanh``, from ``t = tanh(w.x + b)``.
+
+        log|det dy/dx| = log(t^2 + (1 + w.u_hat)(1 - t^2))
+
+    (the same as ``log(1 + (w.u_hat)(1 - t^2))``, written as a sum of two terms >= 0 to avoid the
+    cancellation ``1 - (almost 1)`` when ``w.u_hat`` is close to -1). Broadcasts.
+
+    Example:
+        >>> round(planar_log_det(torch.tensor(0.0), torch.tensor(2.0)).item(), 4)   # log 2
+        0.6931
+    """
+    return torch.log(t**2 + one_plus_wu_hat * (1 - t**2))
 
 
 class PlanarFlow(FlowLayer):
@@ -56,40 +93,28 @@ class PlanarFlow(FlowLayer):
     True
     """
 
-    def __init__(self, dim: int, max_iter: int = 100):
+    def __init__(self, features: int, max_iter: int = 100):
         super().__init__()
-        self.dim, self.max_iter = dim, max_iter
+        if features < 1 or max_iter < 1:
+            raise ValueError(f"PlanarFlow needs features >= 1 and max_iter >= 1, got features={features}, "
+                             f"max_iter={max_iter}")
+        self.features, self.max_iter = features, max_iter
         # Small random start: w must not be 0 (u_hat divides by ||w||^2).
-        self.u = nn.Parameter(0.1 * torch.randn(dim))
-        self.w = nn.Parameter(torch.randn(dim) / dim**0.5)
+        self.u = nn.Parameter(0.1 * torch.randn(features))
+        self.w = nn.Parameter(torch.randn(features) / features**0.5)
         self.b = nn.Parameter(torch.zeros(()))
 
     @property
     def u_hat(self) -> Tensor:
-        """``u + (m(w.u) - w.u) w / ||w||^2`` with ``m(a) = -1 + softplus(a)``."""
-        wu = self.w @ self.u
-        m = -1 + F.softplus(wu)
-        w_norm_sq = (self.w @ self.w).clamp_min(torch.finfo(self.w.dtype).tiny)
-        return self.u + (m - wu) * self.w / w_norm_sq
-
-    def _one_plus_wu_hat(self) -> Tensor:
-        """``1 + w.u_hat = softplus(w.u) > 0``, computed directly: ``1 + (w @ u_hat)`` would round
-        to 0 or below when ``w.u`` is very negative (``w.u_hat`` within 1e-16 of -1)."""
-        wu = self.w @ self.u
-        return torch.where(self.w @ self.w > 0, F.softplus(wu), torch.ones_like(wu))  # w = 0: identity map
-
-    @staticmethod
-    def _log_det(t: Tensor, one_plus_wu_hat: Tensor) -> Tensor:
-        # 1 + w.u_hat (1 - t^2) written as t^2 + (1 + w.u_hat)(1 - t^2): both terms >= 0,
-        # which avoids the cancellation 1 - (almost 1) when w.u_hat is close to -1.
-        return torch.log(t**2 + one_plus_wu_hat * (1 - t**2))
+        """``u + (m(w.u) - w.u) w / ||w||^2`` with ``m(a) = -1 + softplus(a)`` (see ``planar_u_hat``)."""
+        return planar_u_hat(self.u, self.w)[0]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.dim), type(self).__name__)
-        u_hat = self.u_hat
+        check_shape(x, (None, self.features), type(self).__name__)
+        u_hat, one_plus_wu_hat = planar_u_hat(self.u, self.w)
         t = torch.tanh(x @ self.w + self.b)
         y = x + t[:, None] * u_hat
-        return y, self._log_det(t, self._one_plus_wu_hat())
+        return y, planar_log_det(t, one_plus_wu_hat)
 
     def _solve(self, c: Tensor, one_plus_wu_hat: Tensor) -> Tensor:
         """Solve ``a + (w.u_hat) tanh(a + b) = c`` for ``a``, element-wise (no gradient).
@@ -120,8 +145,8 @@ class PlanarFlow(FlowLayer):
         return a
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.dim), type(self).__name__)
-        u_hat, one_plus_wu_hat = self.u_hat, self._one_plus_wu_hat()
+        check_shape(y, (None, self.features), type(self).__name__)
+        u_hat, one_plus_wu_hat = planar_u_hat(self.u, self.w)
         c = y @ self.w
         with torch.no_grad():
             a = self._solve(c.detach(), one_plus_wu_hat.detach())
@@ -130,7 +155,7 @@ class PlanarFlow(FlowLayer):
         a = a - (a + (one_plus_wu_hat - 1) * t - c) / (t**2 + one_plus_wu_hat * (1 - t**2))
         t = torch.tanh(a + self.b)
         x = y - t[:, None] * u_hat
-        return x, -self._log_det(t, one_plus_wu_hat)
+        return x, -planar_log_det(t, one_plus_wu_hat)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return f"features={self.features}"

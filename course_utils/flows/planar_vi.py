@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import FlowSequential
-from .planar import PlanarFlow
+from .base import FlowSequential, check_shape, standard_normal_log_prob
+from .planar import PlanarFlow, planar_log_det, planar_u_hat
 
 __all__ = ["ENERGIES", "energy", "U1", "U2", "U3", "U4", "log_partition", "reverse_kl_loss",
            "PlanarStack", "annealed_batches"]
@@ -77,9 +77,9 @@ def _log_two_bumps(a: Tensor, b: Tensor) -> Tensor:
     return torch.logaddexp(-0.5 * a**2, -0.5 * b**2)
 
 
-def U1(z: Tensor, wall: bool = True) -> Tensor:
+def U1(z: Tensor) -> Tensor:
     """A ring of radius 2 with two modes at ``z_1 = +-2``. ``z``: ``(..., 2)`` -> ``(...)``.
-    (``wall`` is accepted for a uniform signature; the ring confines ``z`` already.)"""
+    (No wall: the ring confines ``z`` already.)"""
     z1, _ = _check(z)
     ring = 0.5 * ((z.norm(dim=-1) - 2) / 0.4) ** 2
     return ring - _log_two_bumps((z1 - 2) / 0.6, (z1 + 2) / 0.6)
@@ -145,10 +145,6 @@ def log_partition(U: Callable[[Tensor], Tensor], bound: float = 6.0, n: int = 60
     return (torch.logsumexp(-U(z).to(torch.float64), dim=0) + 2 * math.log(h)).item()
 
 
-def _standard_normal_log_prob(z: Tensor) -> Tensor:
-    return -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
-
-
 def reverse_kl_loss(flow: nn.Module, U, z0: Tensor, beta: float = 1.0) -> Tensor:
     """The free energy ``E_{z_0 ~ N(0, I)}[log q_K(z_K) + beta U(z_K)]`` as a Monte Carlo mean.
 
@@ -167,7 +163,7 @@ def reverse_kl_loss(flow: nn.Module, U, z0: Tensor, beta: float = 1.0) -> Tensor
     torch.Size([])
     """
     z, log_det = flow(z0)
-    log_q = _standard_normal_log_prob(z0) - log_det
+    log_q = standard_normal_log_prob(z0) - log_det
     if z0.dim() == 3:
         if not isinstance(U, Sequence) or len(U) != z0.shape[0]:
             raise ValueError(f"z0 of shape {tuple(z0.shape)} holds {z0.shape[0]} models: pass a list of "
@@ -197,31 +193,28 @@ class PlanarStack(nn.Module):
     (torch.Size([3, 10, 2]), torch.Size([3, 10]), 3, 4)
     """
 
-    def __init__(self, models: int, K: int, dim: int = 2):
+    def __init__(self, models: int, K: int, features: int = 2):
         super().__init__()
-        if models < 1 or K < 1:
-            raise ValueError(f"PlanarStack needs models >= 1 and K >= 1, got models={models}, K={K}")
-        self.models, self.K, self.dim = models, K, dim
+        if models < 1 or K < 1 or features < 1:
+            raise ValueError(f"PlanarStack needs models, K and features >= 1, got models={models}, K={K}, "
+                             f"features={features}")
+        self.models, self.K, self.features = models, K, features
         # The same initial distribution as PlanarFlow: u small, w of unit scale, b = 0.
-        self.u = nn.Parameter(0.1 * torch.randn(K, models, dim))
-        self.w = nn.Parameter(torch.randn(K, models, dim) / dim**0.5)
+        self.u = nn.Parameter(0.1 * torch.randn(K, models, features))
+        self.w = nn.Parameter(torch.randn(K, models, features) / features**0.5)
         self.b = nn.Parameter(torch.zeros(K, models))
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        if z.dim() != 3 or z.shape[0] != self.models or z.shape[2] != self.dim:
-            raise ValueError(f"PlanarStack: expected shape ({self.models}, N, {self.dim}), got {tuple(z.shape)}")
-        # u_hat of every layer and model at once: w.u_hat = softplus(w.u) - 1 > -1.
-        wu = (self.w * self.u).sum(-1)                                    # (K, models)
-        one_plus_wu_hat = F.softplus(wu)
-        u_hat = self.u + ((one_plus_wu_hat - 1 - wu) / (self.w * self.w).sum(-1))[..., None] * self.w
+        check_shape(z, (self.models, "N", self.features), "PlanarStack")
+        # u_hat of every layer and model at once, by PlanarFlow's own formula
+        u_hat, one_plus_wu_hat = planar_u_hat(self.u, self.w)            # (K, models, dim), (K, models)
         ts = []
         for w, b, uh in zip(self.w, self.b, u_hat):                       # layer k of every model
             t = torch.tanh(torch.baddbmm(b[:, None, None], z, w[:, :, None]))   # tanh(w.z + b): (models, N, 1)
             z = torch.baddbmm(z, t, uh[:, None, :])                       # z + u_hat tanh(w.z + b)
             ts.append(t)
-        t2 = torch.cat(ts, dim=-1).square()                                # (models, N, K)
-        # log|1 + (w.u_hat) h'| = log(t^2 + (1 + w.u_hat)(1 - t^2)), as in PlanarFlow
-        log_det = torch.log(t2 + one_plus_wu_hat.T[:, None, :] * (1 - t2)).sum(-1)
+        t = torch.cat(ts, dim=-1)                                         # (models, N, K)
+        log_det = planar_log_det(t, one_plus_wu_hat.T[:, None, :]).sum(-1)
         return z, log_det
 
     @torch.no_grad()
@@ -231,7 +224,7 @@ class PlanarStack(nn.Module):
         for m in range(self.models):
             layers = []
             for k in range(self.K):
-                layer = PlanarFlow(self.dim).to(self.u.device, self.u.dtype)
+                layer = PlanarFlow(self.features).to(self.u.device, self.u.dtype)
                 layer.u.copy_(self.u[k, m])
                 layer.w.copy_(self.w[k, m])
                 layer.b.copy_(self.b[k, m])
@@ -240,13 +233,13 @@ class PlanarStack(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"models={self.models}, K={self.K}, dim={self.dim}"
+        return f"models={self.models}, K={self.K}, features={self.features}"
 
 
 def annealed_batches(models: int, n: int, steps: int, warmup: float = 0.5, beta0: float = 0.01,
-                     dim: int = 2, device=None) -> Callable[[], tuple[Tensor, float]]:
+                     features: int = 2, device=None) -> Callable[[], tuple[Tensor, float]]:
     """A batch source for ``fit``: each call returns ``(z0, beta)`` with fresh ``z0 ~ N(0, I)`` of
-    shape ``(models, n, dim)`` (or ``(n, dim)`` when ``models`` is 0) and an inverse temperature
+    shape ``(models, n, features)`` (or ``(n, features)`` when ``models`` is 0) and an inverse temperature
     ``beta`` rising linearly from ``beta0`` to 1 over the first ``warmup`` fraction of ``steps``,
     then 1 (the paper's annealing, compressed into a short run).
 
@@ -254,7 +247,7 @@ def annealed_batches(models: int, n: int, steps: int, warmup: float = 0.5, beta0
     >>> [round(batches()[1], 3) for _ in range(7)]
     [0.01, 0.208, 0.406, 0.604, 0.802, 1.0, 1.0]
     """
-    shape = (models, n, dim) if models else (n, dim)
+    shape = (models, n, features) if models else (n, features)
     ramp = max(1, round(warmup * steps))
     state = {"step": 0}
 

@@ -1,0 +1,191 @@
+"""Grading a class (course_utils.grade): one grader run over a mixed class, then its table.
+
+The class uses the two cheapest notebooks only (00 and 01). Students: ``good`` (solutions),
+``blank`` (lectures), ``slip`` (one plausible wrong answer), ``crash`` (a student cell raises;
+a flat file name), ``loop`` (an infinite loop in an exercise, and a deleted check cell), ``dead``
+(the kernel dies). The grader runs once, from the command line, for all of them.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import grade
+
+ROOT = Path(__file__).resolve().parents[1]
+NB00, NB01 = "00_start_here", "01_jacobian_and_determinant"
+CELL_TIMEOUT = 15  # seconds; the notebooks' longest cell takes about 3 s on a 2-core CPU
+
+
+def _read(folder, stem):
+    return nbformat.read(ROOT / folder / f"{stem}.ipynb", as_version=4)
+
+
+def _exercises(stem):
+    return grade.course_exercises(_read("solutions", stem))
+
+
+def _cell_calling(nb, check):
+    return next(c for c in nb.cells if c.cell_type == "code" and f"checks.{check}(" in c.source)
+
+
+def _save(nb, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grade")
+    sub, out = tmp / "class", tmp / "out"
+    for stem in (NB00, NB01):
+        _save(_read("solutions", stem), sub / "good" / f"{stem}.ipynb")
+        _save(_read("lectures", stem), sub / "blank" / f"{stem}.ipynb")
+    # Jupyter's autosave copy is not a submission; a file that is no course notebook is reported
+    _save(_read("solutions", NB00), sub / "good" / ".ipynb_checkpoints" / f"{NB00}-checkpoint.ipynb")
+    _save(nbformat.v4.new_notebook(), sub / "good" / "scratch.ipynb")
+
+    # slip: the Leibniz sum without the permutation signs (the permanent)
+    nb = _read("solutions", NB01)
+    cell = _cell_calling(nb, "leibniz_det")
+    assert "(-1) ** linalg.inversions(perm) * term" in cell.source
+    cell.source = cell.source.replace("(-1) ** linalg.inversions(perm) * term", "term")
+    _save(nb, sub / "slip" / f"{NB01}.ipynb")
+
+    # crash (flat file): the exercise cell raises before its check; a later demonstration cell
+    # calls the same check with a wrong answer, which must not count. The student also tries
+    # to write the grades file and reports where it runs.
+    nb = _read("solutions", NB00)
+    cell = _cell_calling(nb, "stable_softplus")
+    cell.source = "1 / 0\n" + cell.source
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import os\n"
+        f"open({str(out / 'grades.csv')!r}, 'w').write('tampered')\n"
+        "print(os.getcwd(), os.environ['COURSE_CHECKS_LOG'])"))
+    _save(nb, sub / f"crash_{NB00}.ipynb")
+
+    # loop: an infinite loop in exercise 1; exercise 3's check cell deleted
+    nb = _read("solutions", NB01)
+    cell = _cell_calling(nb, "jacobian_by_hand")
+    cell.source = cell.source.replace("    x1, x2 = x[0], x[1]\n", "    while True:\n        pass\n", 1)
+    assert "while True" in cell.source
+    nb.cells.remove(_cell_calling(nb, "triangular_log_abs_det"))
+    _save(nb, sub / "loop" / f"{NB01}.ipynb")
+
+    # dead: the kernel exits in the first cell
+    nb = _read("solutions", NB01)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import os\nos._exit(3)"))
+    _save(nb, sub / "dead" / f"{NB01}.ipynb")
+
+    run = subprocess.run([sys.executable, "-m", "course_utils.grade", str(sub), "--out", str(out),
+                          "--timeout", "300", "--cell-timeout", str(CELL_TIMEOUT), "--jobs", "2"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    table = {(r["student"], r["notebook"], r["exercise"]): r for r in rows}
+    return {"rows": rows, "table": table, "out": out, "stdout": run.stdout, "stderr": run.stderr}
+
+
+def _student(graded, student, stem):
+    return {int(r["exercise"]): r for r in graded["rows"] if r["student"] == student and r["notebook"] == stem}
+
+
+def test_every_course_notebook_names_a_check_for_each_exercise():
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        headings = sum(len(list(grade.EXERCISE_HEADING.finditer(c.source))) for c in nb.cells
+                       if c.cell_type == "markdown")
+        exercises = grade.course_exercises(nb)
+        assert len(exercises) == headings, f"{path.name}: an exercise heading without a check cell after it"
+        assert len({e.check for e in exercises}) == len(exercises), path.name
+
+
+def test_solutions_get_every_exercise_correct(graded):
+    for stem in (NB00, NB01):
+        got = _student(graded, "good", stem)
+        assert sorted(got) == [e.number for e in _exercises(stem)]
+        assert {r["status"] for r in got.values()} == {"correct"}, got
+        assert all(r["title"] and "correct" in r["message"] for r in got.values())
+
+
+def test_lectures_get_every_exercise_not_attempted(graded):
+    for stem in (NB00, NB01):
+        got = _student(graded, "blank", stem)
+        assert sorted(got) == [e.number for e in _exercises(stem)]
+        assert {r["status"] for r in got.values()} == {"not attempted"}, got
+
+
+def test_one_wrong_answer_is_that_exercise_wrong_with_its_slip(graded):
+    got = _student(graded, "slip", NB01)
+    assert {n: r["status"] for n, r in got.items()} == {1: "correct", 2: "wrong", 3: "correct"}
+    assert "permanent" in got[2]["message"]
+
+
+def test_a_raised_exception_is_an_error_and_a_demonstration_does_not_count(graded):
+    got = _student(graded, "crash", NB00)  # student id from the flat file name
+    assert got[0]["status"] == "error"
+    assert "ZeroDivisionError" in got[0]["message"], got[0]
+    assert got[0]["file"] == f"crash_{NB00}.ipynb"
+
+
+def test_an_infinite_loop_times_out_and_the_rest_of_the_notebook_is_graded(graded):
+    got = _student(graded, "loop", NB01)
+    assert got[1]["status"] == "error" and "timeout" in got[1]["message"], got[1]
+    assert got[2]["status"] == "correct"
+    assert got[3]["status"] == "error" and got[3]["message"] == grade.NOT_MATCHING
+
+
+def test_a_dead_kernel_is_reported(graded):
+    got = _student(graded, "dead", NB01)
+    assert sorted(got) == [1, 2, 3]
+    for row in got.values():
+        assert row["status"] == "error" and "kernel died" in row["message"], row
+
+
+def test_checkpoints_are_skipped_and_unknown_notebooks_reported(graded):
+    assert not any("checkpoint" in r["file"] for r in graded["rows"])
+    (row,) = [r for r in graded["rows"] if r["file"].endswith("scratch.ipynb")]
+    assert row["status"] == "error" and "no course notebook" in row["message"]
+
+
+def test_each_run_is_private_and_only_the_grader_writes_the_grades(graded):
+    executed = nbformat.read(graded["out"] / "executed" / "crash" / f"crash_{NB00}.ipynb", as_version=4)
+    cwd, log = executed.cells[-1].outputs[0]["text"].split()
+    assert Path(cwd).name == "work" and Path(log).parent == Path(cwd).parent
+    assert not Path(log).parent.exists(), "the run's folder is removed once read"
+    assert "tampered" not in (graded["out"] / "grades.csv").read_text()
+    assert len(graded["rows"]) == len(graded["table"]), "one row per student, notebook and exercise"
+
+
+def test_summary_table_is_written_and_printed(graded):
+    text = (graded["out"] / "summary.md").read_text()
+    assert text.strip() in graded["stdout"]
+    assert f"## {NB01} (5 submitted)" in text
+    line = next(l for l in text.splitlines() if l.startswith("| 2: the Leibniz determinant"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1:5] == ["2", "1", "1", "1"]  # correct: good, loop; wrong: slip; not attempted: blank; error: dead
+    assert "permanent" in cells[5] and "(1 of 1)" in cells[5]
+
+
+@pytest.mark.parametrize("hang", ["interruptible", "ignores interrupts"])
+def test_the_notebook_time_limit_stops_a_notebook(tmp_path, monkeypatch, hang):
+    """A tiny course without torch: a student notebook that never finishes its first cell."""
+    course, sub = tmp_path / "course", tmp_path / "class"
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    _save(nbformat.v4.new_notebook(cells=[md("### Exercise 1: wait"), code("def wait():\n    pass\n\nchecks.wait(wait)")]),
+          course / "00_wait.ipynb")
+    body = ("import time\nwhile True:\n    time.sleep(0.05)" if hang == "interruptible" else
+            "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass")
+    _save(nbformat.v4.new_notebook(cells=[code(body), md("### Exercise 1: wait"), code("checks.wait(wait)")]),
+          sub / "ann" / "00_wait.ipynb")
+    monkeypatch.setattr(grade, "GRACE_SECONDS", 1.0)
+    (row,) = grade.grade(sub, tmp_path / "out", timeout=2, course=course, progress=False)
+    assert row["status"] == "error" and row["message"].startswith("check cell not reached: timeout"), row
+    if hang != "interruptible":
+        assert "ignored the interrupt" in row["message"]
