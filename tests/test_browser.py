@@ -83,8 +83,10 @@ def screenshots(request, tmp_path_factory):
     folder = Path(cache.mkdir("browser-screenshots")) if cache else tmp_path_factory.mktemp("screenshots")
     yield folder
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"browser tests: screenshots in {folder}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nbrowser tests: screenshots in {folder}")
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +123,14 @@ def wait_until(predicate, timeout, what, poll=0.5):
             return value
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_for_kernel(page, timeout):
+    """Until the status bar says the notebook's kernel started and is idle ("Python 3 (ipykernel) | Idle")."""
+    status = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle$"))
+    status.first.wait_for(timeout=timeout * 1000)
+    dialogs = page.locator(".jp-Dialog")
+    assert not dialogs.count(), f"JupyterLab asks: {dialogs.first.inner_text()}"
 
 
 def run_all_cells(page, timeout):
@@ -166,7 +176,7 @@ def test_notebook_runs_in_jupyterlab(page, lab, screenshots, path):
     shot = screenshots / f"{path.stem}.png"
     try:
         page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
-        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
+        wait_for_kernel(page, 120)
 
         state = run_all_cells(page, NOTEBOOK_TIMEOUT_S)
         out = page.evaluate(OUTPUTS_JS)
