@@ -1,17 +1,21 @@
 # Flow models and implicit networks: set-up, course, tests.
 #   make lab       create or reuse .venv, then start JupyterLab on the course
 #   make test      create or reuse .venv, then run every test and execute every notebook
+#                  (the browser tests too, where Chromium is installed)
+#   make test-browser  only the browser tests: every lecture notebook in JupyterLab in Chromium
+#   make test-offline  make test with the network cut (loopback only), as CI runs it
 #   make lectures  regenerate the student notebooks in lectures/ from solutions/
-#   make bench     time every flow layer (forward and inverse), CPU and CUDA if present
+#   make bench     time every solution notebook and every flow layer; writes README's tables
 #   make env       only create or update .venv (e.g. on a JupyterHub)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 NOTEBOOKS := lectures solutions
 
-.PHONY: env lab test test-lib test-notebooks lectures bench clean-venv
+.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 env: $(STAMP)
+
+# Packages only the tests need (requirements-test.txt: playwright, which drives Chromium).
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(BIN)/python -m pip install -r requirements-test.txt
+	touch $(TEST_STAMP)
+
+test-env: $(TEST_STAMP)
 
 # Jupyter refuses to run as root unless told; containers and some hubs run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -34,8 +45,9 @@ lab: $(STAMP)
 
 # One pytest run: library tests in tests/, every docstring example in course_utils/
 # (doctests), and every notebook in both folders, top to bottom, in the kernel of this
-# project's own environment.
-test: $(STAMP)
+# project's own environment. The browser tests (tests/test_browser.py) run where Chromium is
+# installed and are skipped, with one line saying how to install it, where it is not.
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests course_utils $(NOTEBOOKS) --doctest-modules --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=15
 
@@ -45,11 +57,21 @@ test-lib: $(STAMP)
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env --durations=0
 
+test-browser: $(TEST_STAMP)
+	$(BIN)/python -m pytest tests/test_browser.py tests/test_make_lab.py --durations=0
+
+# The environment is brought up to date online first; then nothing may download.
+test-offline: $(TEST_STAMP)
+	.ci/offline $(MAKE) test
+
 lectures: $(STAMP)
 	$(BIN)/python -m course_utils.lectures solutions lectures
 
+# make bench NOTEBOOKS_GLOB='0[01]*' times only those solution notebooks (no flow layers).
+NOTEBOOKS_GLOB ?=
 bench: $(STAMP)
-	$(BIN)/python tests/bench_flows.py
+	$(BIN)/python tests/bench_notebooks.py --readme README.md \
+		$(if $(NOTEBOOKS_GLOB),$(foreach g,$(NOTEBOOKS_GLOB),'$(g)'),--flows)
 
 clean-venv:
 	rm -rf $(VENV)
