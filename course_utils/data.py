@@ -26,12 +26,9 @@ entropy, the floor no model can beat:
 ``pinwheel``, ``swissroll`` and ``2spirals`` are sampler-only: their ``log_prob`` raises
 ``NotImplementedError``.
 
-Example::
-
-    >>> import torch
+Example:
     >>> from course_utils.data import toy_density
     >>> p = toy_density("8gaussians")
-    >>> _ = torch.manual_seed(0)
     >>> x = p.sample((1000,))
     >>> x.shape, p.log_prob(x).shape
     (torch.Size([1000, 2]), torch.Size([1000]))
@@ -85,6 +82,16 @@ class ToyDensity(Distribution):
     drawn from torch's global generator. ``log_prob(x)`` returns shape ``x.shape[:-1]`` in ``x``'s
     dtype (computed internally in float64) for the densities that have a closed form; the others
     raise ``NotImplementedError``. Build one with :func:`toy_density`.
+
+    Paper: FFJORD (Grathwohl et al., 2019; not in the lecture's list), its ``lib/toy_data.py``.
+
+    Example:
+        >>> p = toy_density("checkerboard")
+        >>> x = p.sample((500,))
+        >>> x.shape, bool((p.log_prob(x) == -math.log(32)).all())
+        (torch.Size([500, 2]), True)
+        >>> p.has_log_prob, round(p.reference_entropy, 3)
+        (True, 3.466)
     """
 
     arg_constraints: dict = {}
@@ -362,8 +369,15 @@ EXACT_TOY_DENSITIES: tuple[str, ...] = tuple(k for k, c in _TOY_CLASSES.items() 
 def toy_density(name: str) -> ToyDensity:
     """Return the 2-D toy density called ``name`` (one of :data:`TOY_DENSITIES`).
 
-    >>> toy_density("rings")
-    ToyDensity('rings', exact log_prob, entropy~2.623)
+    Args:
+        name: ``8gaussians``, ``checkerboard``, ``rings``, ``moons`` (exact ``log_prob``), or
+            ``pinwheel``, ``swissroll``, ``2spirals`` (sampler only).
+
+    Example:
+        >>> toy_density("rings")
+        ToyDensity('rings', exact log_prob, entropy~2.623)
+        >>> toy_density("pinwheel").has_log_prob
+        False
     """
     try:
         cls = _TOY_CLASSES[name]
@@ -385,7 +399,16 @@ DIGITS_N_TEST = 300
 
 
 class DigitsSplit(NamedTuple):
-    """``images``: float ``(n, 1, size, size)`` in [0, 1]; ``labels``: int64 ``(n,)`` in 0..9."""
+    """A split of the digits: ``images`` ``(n, 1, size, size)`` and int64 ``labels`` ``(n,)`` in 0..9.
+
+    ``images`` are floats in [0, 1) from :func:`load_digits_dataset`, or integer levels 0..16
+    from :func:`load_digits_int`.
+
+    Example:
+        >>> images, labels = load_digits_int("test")
+        >>> images.shape, labels.dtype
+        (torch.Size([300, 1, 8, 8]), torch.int64)
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -403,6 +426,15 @@ def digits_split_indices(split: str = "train", seed: int = 0) -> torch.Tensor:
     """Indices into ``sklearn.datasets.load_digits()`` of the fixed split (1497 train / 300 test).
 
     The split is a permutation from ``numpy.random.default_rng(seed)``: the same on every call.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        seed: the permutation's seed (the course uses 0).
+
+    Example:
+        >>> train, test = digits_split_indices("train"), digits_split_indices("test")
+        >>> len(train), len(test), len(set(train.tolist()) & set(test.tolist()))
+        (1497, 300, 0)
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -413,20 +445,40 @@ def digits_split_indices(split: str = "train", seed: int = 0) -> torch.Tensor:
 
 
 def load_digits_int(split: str = "train", seed: int = 0) -> DigitsSplit:
-    """The digits of a split as integer levels: images int64 ``(n, 1, 8, 8)`` in 0..16, labels."""
+    """The digits of a split as integer levels: images int64 ``(n, 1, 8, 8)`` in 0..16, labels.
+
+    Args:
+        split: ``"train"`` (1497 images) or ``"test"`` (300).
+        seed: the split's seed (see :func:`digits_split_indices`).
+
+    Example:
+        >>> x, y = load_digits_int("train")
+        >>> x.shape, x.dtype, int(x.min()), int(x.max())
+        (torch.Size([1497, 1, 8, 8]), torch.int64, 0, 16)
+    """
     images, labels = _raw_digits()
     idx = digits_split_indices(split, seed).numpy()
     return DigitsSplit(torch.from_numpy(images[idx]).unsqueeze(1), torch.from_numpy(labels[idx]))
 
 
 def dequantize(x_int: torch.Tensor, levels: int = DIGIT_LEVELS) -> torch.Tensor:
-    """Uniform dequantisation ``(x + u) / K`` with ``u ~ U[0, 1)``: K-level integers to [0, 1).
+    """Uniform dequantisation of K-level integers to [0, 1).
+
+        y = (x + u) / K,   u ~ U[0, 1)
 
     Redraw it for every batch in a training loop. A continuous density ``p`` on [0, 1]^D then
     bounds the discrete log-likelihood: see :func:`bits_per_dim`.
 
-    >>> dequantize(torch.tensor([0, 16])).mul(17).floor()
-    tensor([ 0., 16.])
+    Paper: Theis, van den Oord and Bethge, 2016 (A note on the evaluation of generative models;
+    not in the lecture's list); the flows of [3] Dinh et al., 2016 train on it.
+
+    Args:
+        x_int: integer levels in 0..K-1, any shape.
+        levels: K (17 for the digits).
+
+    Example:
+        >>> dequantize(torch.tensor([0, 16])).mul(17).floor()   # floor(K y) gives x back
+        tensor([ 0., 16.])
     """
     x = torch.as_tensor(x_int).to(torch.get_default_dtype())
     return (x + torch.rand_like(x)) / levels
@@ -434,7 +486,14 @@ def dequantize(x_int: torch.Tensor, levels: int = DIGIT_LEVELS) -> torch.Tensor:
 
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resize of ``(n, c, h, w)`` images to ``size x size`` (``align_corners=False``)."""
+    """Bilinear resize of ``(n, c, h, w)`` images to ``size x size`` (``align_corners=False``).
+
+    The result is clamped to [0, 1]; images already ``size x size`` are returned as they are.
+
+    Example:
+        >>> resize_images(torch.rand(2, 1, 8, 8), 16).shape
+        torch.Size([2, 1, 16, 16])
+    """
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
     y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
@@ -446,17 +505,24 @@ def load_digits_dataset(
 ) -> DigitsSplit:
     """sklearn's handwritten digits (1797 8x8 images, 17 levels) as ``(images, labels)``.
 
-    - ``split``: ``"train"`` (1497 images) or ``"test"`` (300), a fixed seeded split.
-    - ``uniform_noise=True``: dequantised, ``(x + u) / 17`` with fresh ``u ~ U[0, 1)`` (torch's global RNG);
-      ``False``: the bin centres ``(x + 0.5) / 17``. Both lie in [0, 1) and ``floor(17 y)`` gives
-      back the integer level. For training, prefer :func:`load_digits_int` and redraw
-      :func:`dequantize` per batch.
-    - ``size``: if not 8, images are upsampled by bilinear interpolation after dequantisation
-      (the data stay 64-dimensional underneath; bits/dim at another size are not comparable).
+        y = (x + u) / 17, u ~ U[0, 1)   (uniform_noise=True),   y = (x + 0.5) / 17   (False)
 
-    >>> x, y = load_digits_dataset("test", uniform_noise=False)
-    >>> x.shape, y.shape
-    (torch.Size([300, 1, 8, 8]), torch.Size([300]))
+    Both lie in [0, 1) and ``floor(17 y)`` gives back the integer level ``x``. For training,
+    prefer :func:`load_digits_int` and redraw :func:`dequantize` per batch.
+
+    Args:
+        split: ``"train"`` (1497 images) or ``"test"`` (300), a fixed seeded split.
+        uniform_noise: dequantise with fresh noise from torch's global RNG, or use the bin centres.
+        size: if not 8, images are upsampled by bilinear interpolation after dequantisation
+            (the data stay 64-dimensional underneath; bits/dim at another size are not comparable).
+        seed: the split's seed (see :func:`digits_split_indices`).
+
+    Example:
+        >>> x, y = load_digits_dataset("test", uniform_noise=False)
+        >>> x.shape, y.shape
+        (torch.Size([300, 1, 8, 8]), torch.Size([300]))
+        >>> bool((x * 17).floor().eq(load_digits_int("test").images).all())
+        True
     """
     x_int, labels = load_digits_int(split, seed)
     if uniform_noise:
@@ -471,13 +537,22 @@ def bits_per_dim(
 ) -> float | torch.Tensor:
     """Bits per dimension of K-level data from the NLL of its dequantised version in [0, 1]^D.
 
-    ``bpd = (NLL_nats + D log K) / (D log 2)``, where ``NLL_nats = -log p(y)`` for
-    ``y = (x + u) / K``: the ``D log K`` term is the log-Jacobian of dividing by K, turning the
-    density on [0, 1]^D into one on [0, K]^D, whose NLL bounds the discrete one.
-    A uniform density on [0, 1]^D (NLL 0) gives ``log2 K``.
+        bpd = (nll_nats + D log K) / (D log 2),   nll_nats = -log p(y),   y = (x + u) / K
 
-    >>> round(bits_per_dim(0.0, 64), 4)
-    4.0875
+    The ``D log K`` term is the log-Jacobian of dividing by K, turning the density on [0, 1]^D
+    into one on [0, K]^D, whose NLL bounds the discrete one. A uniform density on [0, 1]^D
+    (NLL 0) gives ``log2 K``.
+
+    Paper: [3] Dinh et al., 2016 (bits/dim as the image benchmark's unit).
+
+    Args:
+        nll_nats: NLL of one image (summed over its D dimensions) in nats, a float or a tensor.
+        num_dims: D, e.g. 64 for an 8x8 digit.
+        levels: K (17 for the digits).
+
+    Example:
+        >>> round(bits_per_dim(0.0, 64), 4)          # log2(17)
+        4.0875
     """
     return (nll_nats + num_dims * math.log(levels)) / (num_dims * math.log(2.0))
 
@@ -490,12 +565,20 @@ def bits_per_dim(
 def get_mgrid(size: int, dim: int = 2) -> torch.Tensor:
     """Coordinate grid of ``size**dim`` points in ``[-1, 1]^dim``, shape ``(size**dim, dim)``.
 
-    ``torch.meshgrid(..., indexing="ij")`` order: for ``dim=2`` row ``k = i * size + j`` holds
-    ``(y_i, x_j)``, i.e. the first coordinate is the image row (top = -1), the second the column
-    (left = -1). So ``values.view(size, size)`` is the image.
+        grid[i * size + j] = (y_i, x_j),   y_i = -1 + 2 i / (size - 1)   (dim = 2)
 
-    >>> get_mgrid(2)
-    tensor([[-1., -1.],
+    ``torch.meshgrid(..., indexing="ij")`` order: the first coordinate is the image row
+    (top = -1), the second the column (left = -1). So ``values.view(size, size)`` is the image.
+
+    Paper: [7] Sitzmann et al., 2020 (an image as a function of its pixel coordinates).
+
+    Args:
+        size: points per axis.
+        dim: number of axes (1 for audio, 2 for images).
+
+    Example:
+        >>> get_mgrid(2)
+        tensor([[-1., -1.],
             [-1.,  1.],
             [ 1., -1.],
             [ 1.,  1.]])
@@ -509,8 +592,16 @@ def get_mgrid(size: int, dim: int = 2) -> torch.Tensor:
 class ImageData:
     """An image as a function of coordinates.
 
-    ``image``: ``(size, size)`` in [-1, 1]; ``coords``: ``(size*size, 2)`` from :func:`get_mgrid`;
-    ``values``: ``(size*size, 1)`` with ``values.view(size, size) == image``.
+    Args:
+        image: ``(size, size)`` in [-1, 1].
+        coords: ``(size*size, 2)`` from :func:`get_mgrid`.
+        values: ``(size*size, 1)`` with ``values.view(size, size) == image``.
+        size: pixels per side.
+
+    Example:
+        >>> c = cameraman(32)
+        >>> c.size, bool(c.values.view(32, 32).equal(c.image))
+        (32, True)
     """
 
     image: torch.Tensor
@@ -524,9 +615,15 @@ def cameraman(size: int = 128) -> ImageData:
 
     Resized to ``size x size`` with anti-aliasing and mapped to [-1, 1].
 
-    >>> c = cameraman(64)
-    >>> c.image.shape, c.coords.shape, c.values.shape
-    (torch.Size([64, 64]), torch.Size([4096, 2]), torch.Size([4096, 1]))
+    Paper: [7] Sitzmann et al., 2020 (its image-fitting experiment).
+
+    Args:
+        size: pixels per side of the returned image.
+
+    Example:
+        >>> c = cameraman(64)
+        >>> c.image.shape, c.coords.shape, c.values.shape
+        (torch.Size([64, 64]), torch.Size([4096, 2]), torch.Size([4096, 1]))
     """
     from skimage import data as skdata
     from skimage.transform import resize
@@ -540,7 +637,17 @@ def cameraman(size: int = 128) -> ImageData:
 
 @dataclass
 class AudioClip:
-    """A clip as a function of time: ``coords`` and ``values`` ``(n, 1)`` in [-1, 1]."""
+    """A clip as a function of time: ``coords`` and ``values`` ``(n, 1)`` in [-1, 1].
+
+    Args:
+        coords: times mapped to [-1, 1], ``(n, 1)``.
+        values: amplitudes in [-1, 1], ``(n, 1)``.
+        sample_rate: samples per second; ``seconds`` is ``n / sample_rate``.
+
+    Example:
+        >>> audio_clip(0.25, 8000).seconds
+        0.25
+    """
 
     coords: torch.Tensor
     values: torch.Tensor
@@ -552,12 +659,25 @@ class AudioClip:
 
 
 def audio_clip(seconds: float = 1.0, sample_rate: int = 8000) -> AudioClip:
-    """A deterministic synthetic clip: a linear chirp (200 -> 1200 Hz) plus 440 Hz and 660 Hz tones
-    under smooth envelopes, normalised to peak amplitude 1. No randomness.
+    """A deterministic synthetic clip: a chirp plus two tones, normalised to peak amplitude 1.
 
-    >>> a = audio_clip(0.5, 8000)
-    >>> a.values.shape, a.sample_rate
-    (torch.Size([4000, 1]), 8000)
+        s(t) = sin^2(pi t / T) (0.6 sin(2 pi (f0 t + (f1 - f0) t^2 / (2 T)))
+               + 0.3 sin(2 pi 440 t) exp(-3 t / T) + 0.3 sin(2 pi 660 t) t / T),   f0 = 200, f1 = 1200
+
+    No randomness: the same clip on every call.
+
+    Paper: [7] Sitzmann et al., 2020 (its audio-fitting experiment, here on a synthetic clip).
+
+    Args:
+        seconds: the clip's length T.
+        sample_rate: samples per second.
+
+    Example:
+        >>> a = audio_clip(0.5, 8000)
+        >>> a.values.shape, a.sample_rate
+        (torch.Size([4000, 1]), 8000)
+        >>> round(a.values.abs().max().item(), 4)
+        1.0
     """
     n = int(round(seconds * sample_rate))
     if n < 2:
