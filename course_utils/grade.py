@@ -69,6 +69,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 from jupyter_client import AsyncKernelManager
@@ -127,8 +128,7 @@ class Exercise:
     cell: int
 
 
-@dataclasses.dataclass(frozen=True)
-class Submission:
+class Submission(NamedTuple):
     """One student's notebook: who, which course notebook (stem, or None) and where."""
     student: str
     notebook: str | None
@@ -227,7 +227,7 @@ class _GradingClient(NotebookClient):
     def __init__(self, nb, log: Path, limit: float, cell_limit: float | None, **kw):
         super().__init__(nb, **kw)
         self.log_path, self.log_offset = log, 0
-        self.deadline = time.monotonic() + limit
+        self.limit, self.deadline = limit, None  # the clock starts with the first cell, not the kernel
         self.cell_limit = cell_limit
         self.timeout_func = self._cell_timeout
         self.outcomes: dict[int, list[dict]] = collections.defaultdict(list)
@@ -276,7 +276,9 @@ class _GradingClient(NotebookClient):
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell
-        if time.monotonic() >= self.deadline:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.limit
+        elif time.monotonic() >= self.deadline:
             raise _StopNotebook
         self.current = cell_index
         self.started.append(cell_index)
@@ -321,7 +323,8 @@ async def _run(path: Path, limit: float, cell_limit: float | None):
 
         async def watchdog():
             nonlocal killed
-            await asyncio.sleep(limit + GRACE_SECONDS)
+            while client.deadline is None or time.monotonic() < client.deadline + GRACE_SECONDS:
+                await asyncio.sleep(0.25)
             killed = True
             if client.km is not None:
                 try:
@@ -347,7 +350,7 @@ async def _run(path: Path, limit: float, cell_limit: float | None):
         finally:
             guard.cancel()
         if stop is None and client.timed_out and client.started and client.started[-1] in client.timed_out \
-                and time.monotonic() >= client.deadline:
+                and client.deadline is not None and time.monotonic() >= client.deadline:
             stop = f"timeout: the notebook's time limit of {limit:g} s ran out"
         return client, stop
     finally:
