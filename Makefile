@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 NOTEBOOKS := lectures solutions
 
-.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench clean-venv
+.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench grade clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ NOTEBOOKS_GLOB ?=
 bench: $(STAMP)
 	$(BIN)/python tests/bench_notebooks.py --readme README.md \
 		$(if $(NOTEBOOKS_GLOB),$(foreach g,$(NOTEBOOKS_GLOB),'$(g)'),--flows)
+
+# make grade SUBMISSIONS=folder runs every student notebook under it in a fresh kernel and writes
+# grades.csv and summary.md (course_utils/grade.py); GRADE_ARGS='--timeout 900 --jobs 2 --out dir'.
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADE_ARGS='--jobs 2']" >&2; exit 2; }
+	$(BIN)/python -m course_utils.grade "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
