@@ -25,8 +25,9 @@ def get_device() -> torch.device:
     The environment variable ``COURSE_DEVICE`` (e.g. ``cpu``, ``cuda``, ``cuda:1``, ``mps``)
     overrides the choice; asking for a device that is not there raises a ``RuntimeError``.
 
-    >>> get_device().type in {"cpu", "cuda", "mps"}
-    True
+    Example:
+        >>> get_device().type in {"cpu", "cuda", "mps"}
+        True
     """
     wanted = os.environ.get("COURSE_DEVICE", "").strip()
     if wanted:
@@ -49,7 +50,15 @@ def _mps_available() -> bool:
 
 
 def is_accelerated(device: torch.device | None = None) -> bool:
-    """True on CUDA or MPS: notebooks use it to choose larger settings."""
+    """True on CUDA or MPS: notebooks use it to choose larger settings.
+
+    Args:
+        device: the device to ask about; ``None`` means :func:`get_device`.
+
+    Example:
+        >>> is_accelerated(torch.device("cpu"))
+        False
+    """
     return (device or get_device()).type in {"cuda", "mps"}
 
 
@@ -58,12 +67,29 @@ def pick(cpu, gpu, device: torch.device | None = None):
 
     Notebooks state their settings in one line, e.g. ``size = pick(cpu=64, gpu=256)``,
     and print which were used.
+
+    Args:
+        cpu: the setting for a CPU.
+        gpu: the setting for CUDA or MPS.
+        device: the device to decide for; ``None`` means :func:`get_device`.
+
+    Example:
+        >>> pick(cpu=64, gpu=256, device=torch.device("cpu"))
+        64
     """
     return gpu if is_accelerated(device) else cpu
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and PyTorch (all devices) so a notebook runs the same each time."""
+    """Seed Python, NumPy and PyTorch (all devices) so a notebook runs the same each time.
+
+    Example:
+        >>> seed_everything(0)
+        >>> a = torch.rand(3)
+        >>> seed_everything(0)
+        >>> torch.equal(a, torch.rand(3))
+        True
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -114,6 +140,14 @@ def environment_report(device: torch.device | None = None) -> dict:
     """What this kernel runs on: device, its name, versions, and CPU threads.
 
     Returns a dict (shown as a table in notebook 00); nothing here is downloaded or timed.
+
+    Args:
+        device: the device to describe; ``None`` means :func:`get_device`.
+
+    Example:
+        >>> report = environment_report(torch.device("cpu"))
+        >>> report["device"], report["torch"] == torch.__version__
+        ('cpu', True)
     """
     device = device or get_device()
     if device.type == "cuda":

@@ -35,11 +35,20 @@ __all__ = ["fit", "History", "to_device", "time_cosine"]
 
 @dataclass
 class History:
-    """What happened during ``fit``.
+    """What happened during ``fit``: the losses, the time, and why it stopped.
 
-    ``losses``: one float per completed step. ``seconds``: wall-clock time of the loop.
-    ``stopped``: ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"time budget"``.
-    ``records``: whatever a ``callback`` returned, as ``(step, value)`` pairs.
+    Two histories add up (``h1 + h2``), e.g. when a training cell is run twice.
+
+    Args:
+        losses: one float per completed step (``steps`` is their number).
+        seconds: wall-clock time of the loop.
+        stopped: ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"time budget"``.
+        records: whatever a ``callback`` returned, as ``(step, value)`` pairs.
+
+    Example:
+        >>> h = History(losses=[3.0, 2.0, 1.0], seconds=1.5)
+        >>> h.steps, h.final_loss(last=2), (h + h).steps
+        (3, 1.5, 6)
     """
 
     losses: list[float] = field(default_factory=list)
@@ -81,7 +90,15 @@ class History:
 
 
 def to_device(batch, device: torch.device):
-    """Move a tensor, or a tuple/list/dict of tensors (nested), to ``device``."""
+    """Move a tensor, or a tuple/list/dict of tensors (nested), to ``device``.
+
+    Containers keep their type; anything that is not a tensor is returned as it is.
+
+    Example:
+        >>> batch = to_device({"x": torch.zeros(2), "pair": (torch.ones(1), 3)}, torch.device("cpu"))
+        >>> batch["x"].device, type(batch["pair"]).__name__, batch["pair"][1]
+        (device(type='cpu'), 'tuple', 3)
+    """
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
@@ -153,34 +170,33 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], bat
         scheduler=None, callback: Callable | None = None, callback_every: int = 100) -> History:
     """Train ``model`` for ``steps`` steps of ``loss_fn(model, batch)``.
 
-    Parameters
-    ----------
-    loss_fn: ``loss_fn(model, batch) -> scalar tensor``.
-    batches: a zero-argument function returning a fresh batch each step, or an iterable
-        (list, DataLoader) that is re-iterated when exhausted.
-    optimizer: defaults to ``Adam(model.parameters(), lr=lr)``.
-    device: ``None`` means ``get_device()``; the model and each batch are moved there.
-    max_seconds: stop after this much wall-clock time (the history says so).
-    grad_clip: clip the gradient norm to this value.
-    amp: ``True`` uses bfloat16 autocast on CUDA (mixed precision); ignored elsewhere. Off by
-        default: log-determinants, high-frequency sines and second derivatives need float32.
-    scheduler: ``None``, ``"cosine"`` (cosine decay over ``steps``) or
-        ``lambda optimizer: torch.optim.lr_scheduler...``.
-    callback: ``callback(step, model, history)`` every ``callback_every`` steps and after the
-        last; whatever it returns (if not ``None``) is kept in ``history.records``.
-
     Returns a ``History``. Interrupting (Ctrl-C) returns the history so far, with the model at
     its last completed step. A non-finite loss or gradient raises ``FloatingPointError`` with
     the model restored to its last good step.
 
-    Example
-    -------
-    >>> model = nn.Linear(1, 1)
-    >>> x = torch.linspace(-1, 1, 32)[:, None]
-    >>> history = fit(model, lambda m, b: ((m(b) - 3 * b) ** 2).mean(), lambda: x, 200,
-    ...               lr=0.05, device="cpu", progress=False)
-    >>> round(model.weight.item(), 2)
-    3.0
+    Args:
+        loss_fn: ``loss_fn(model, batch) -> scalar tensor``.
+        batches: a zero-argument function returning a fresh batch each step, or an iterable
+            (list, DataLoader) that is re-iterated when exhausted.
+        steps: the number of optimiser steps (fewer if ``max_seconds`` stops the run first).
+        optimizer: defaults to ``Adam(model.parameters(), lr=lr)``.
+        device: ``None`` means ``get_device()``; the model and each batch are moved there.
+        max_seconds: stop after this much wall-clock time (the history says so).
+        grad_clip: clip the gradient norm to this value.
+        amp: ``True`` uses bfloat16 autocast on CUDA (mixed precision); ignored elsewhere. Off by
+            default: log-determinants, high-frequency sines and second derivatives need float32.
+        scheduler: ``None``, ``"cosine"`` (cosine decay over ``steps``) or
+            ``lambda optimizer: torch.optim.lr_scheduler...``.
+        callback: ``callback(step, model, history)`` every ``callback_every`` steps and after the
+            last; whatever it returns (if not ``None``) is kept in ``history.records``.
+
+    Example:
+        >>> model = nn.Linear(1, 1)
+        >>> x = torch.linspace(-1, 1, 32)[:, None]
+        >>> history = fit(model, lambda m, b: ((m(b) - 3 * b) ** 2).mean(), lambda: x, 200,
+        ...               lr=0.05, device="cpu", progress=False)
+        >>> round(model.weight.item(), 2), history.steps, history.stopped
+        (3.0, 200, 'completed')
     """
     if steps < 1:
         raise ValueError(f"steps must be a positive number of training steps, got {steps}")
@@ -273,11 +289,18 @@ def time_cosine(seconds: float, final: float = 0.0) -> Callable[[torch.optim.Opt
     ``scheduler="cosine"`` (a decay over ``steps``), a run that the time budget cuts short still
     gets the end of the decay, which is where the loss drops most.
 
-    >>> model = torch.nn.Linear(1, 1)
-    >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    >>> sched = time_cosine(3600.0)(opt)
-    >>> round(opt.param_groups[0]["lr"], 3)
-    1.0
+    Paper: Loshchilov and Hutter, 2017 (SGDR, the cosine schedule; not in the lecture's list).
+
+    Args:
+        seconds: the length of the decay in wall-clock seconds.
+        final: the rate at the end, as a fraction of the optimiser's ``lr_0``.
+
+    Example:
+        >>> model = torch.nn.Linear(1, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        >>> sched = time_cosine(3600.0)(opt)
+        >>> round(opt.param_groups[0]["lr"], 3)
+        1.0
     """
     if not seconds > 0:
         raise ValueError(f"time_cosine needs a positive number of seconds, got {seconds}")
