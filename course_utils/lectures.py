@@ -28,6 +28,8 @@ from pathlib import Path
 
 import nbformat
 
+__all__ = ["GenerationError", "clean", "student_version", "render", "generate", "main"]
+
 BEGIN_CODE, END_CODE = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_MD, END_MD = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\s*[:.]\s*(.+?)\s*$", re.MULTILINE)
@@ -35,11 +37,29 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 
 class GenerationError(ValueError):
-    pass
+    """A solution notebook breaks a marker rule; the message names the notebook and the cell.
+
+    Example:
+        >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION")])
+        >>> try:
+        ...     student_version(nb, "01_x.ipynb")
+        ... except GenerationError as err:
+        ...     print(err)
+        01_x.ipynb, cell 0: a solution with no '### Exercise N: title' markdown heading above it
+    """
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Strip outputs, execution counts and run-time metadata; set the python3 kernel."""
+    """Strip outputs, execution counts and run-time metadata; set the python3 kernel.
+
+    Returns a copy; ``nb`` is not changed.
+
+    Example:
+        >>> cell = nbformat.v4.new_code_cell("1 + 1", execution_count=3)
+        >>> nb = clean(nbformat.v4.new_notebook(cells=[cell]))
+        >>> nb.cells[0].execution_count, nb.metadata["kernelspec"]["name"]
+        (None, 'python3')
+    """
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -92,7 +112,22 @@ def _strip_markdown(source: str, where: str) -> str:
 
 
 def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """The student notebook made from a solution notebook."""
+    r"""The student notebook made from a solution notebook (the rules are in the module's text).
+
+    Args:
+        nb: the solution notebook (it is not changed).
+        name: the notebook's name, used in error messages.
+
+    Example:
+        >>> nb = nbformat.v4.new_notebook(cells=[
+        ...     nbformat.v4.new_markdown_cell("### Exercise 1: add two numbers"),
+        ...     nbformat.v4.new_code_cell(
+        ...         "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION")])
+        >>> print(student_version(nb).cells[1].source)
+        def add(a, b):
+            # YOUR CODE HERE
+            raise NotImplementedError("Exercise 1: add two numbers")
+    """
     nb = clean(nb)
     cells, exercise = [], None
     for i, cell in enumerate(nb.cells):
@@ -115,11 +150,36 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
 
 
 def render(nb: nbformat.NotebookNode) -> str:
+    r"""A notebook as the text stored on disk: nbformat's JSON and a final newline.
+
+    Example:
+        >>> text = render(clean(nbformat.v4.new_notebook()))
+        >>> text.startswith("{"), text.endswith("}\n")
+        (True, True)
+    """
     return nbformat.writes(nb) + "\n"
 
 
 def generate(solutions: Path, lectures: Path, check: bool = False) -> list[str]:
-    """Write (or with ``check``, compare) every student notebook; return the stale names."""
+    """Write (or with ``check``, compare) every student notebook; return the stale names.
+
+    Args:
+        solutions: the folder of solution notebooks (cleaned in place unless ``check``).
+        lectures: the folder of student notebooks; ones without a solution are removed.
+        check: write nothing, only list what is stale.
+
+    Example:
+        >>> import tempfile
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> src, dst = Path(tmp.name, "solutions"), Path(tmp.name, "lectures")
+        >>> src.mkdir()
+        >>> nbformat.write(nbformat.v4.new_notebook(), src / "01_x.ipynb")
+        >>> generate(src, dst, check=True)
+        ['.../solutions/01_x.ipynb (has outputs or metadata; run make lectures)', '.../lectures/01_x.ipynb']
+        >>> generate(src, dst), generate(src, dst, check=True), [p.name for p in dst.iterdir()]
+        ([], [], ['01_x.ipynb'])
+        >>> tmp.cleanup()
+    """
     stale = []
     sources = sorted(solutions.glob("*.ipynb"))
     if not sources:
@@ -150,6 +210,18 @@ def generate(solutions: Path, lectures: Path, check: bool = False) -> list[str]:
 
 
 def main(argv=None) -> int:
+    """The command line (``python -m course_utils.lectures``): exit status 0 done, 1 stale, 2 error.
+
+    Args:
+        argv: the arguments, ``[solutions, lectures]`` and optionally ``--check``;
+            ``None`` reads ``sys.argv``.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     main([tmp, str(Path(tmp, "lectures"))])      # no notebooks there: an error
+        2
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("solutions", type=Path)
     parser.add_argument("lectures", type=Path)
