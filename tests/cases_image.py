@@ -8,8 +8,10 @@ import torch.nn.functional as F
 
 from flowcheck import FlowCase, whole_layer
 
+from course_utils.flows import GLOW_MIXINGS, ActNorm, FlowSequential, glow
 from course_utils.flows.emerging import EmergingConv
-from course_utils.flows.glow import AdditiveCouplingImage, AffineCouplingImage, InvConv1x1, Squeeze
+from course_utils.flows.glow import (AdditiveCouplingImage, AffineCouplingImage, FactorOut, InvConv1x1, Logit,
+                                     Squeeze, Unsqueeze)
 from course_utils.flows.iresnet import InvertibleResBlock
 
 
@@ -52,6 +54,23 @@ CASES = [
     FlowCase("InvertibleResBlock-exact-power-iteration",
              lambda: InvertibleResBlock(4, hidden=16, log_det_method="exact", n_power_iterations=5), (6, 4), inverse_atol=1e-8),
 ]
+CASES += [
+    FlowCase("Unsqueeze", lambda: Unsqueeze(), (3, 8, 2, 2), extra={"any_channels": True}),
+    FlowCase("Logit", lambda: Logit(0.05), (3, 2, 3, 3), domain=torch.sigmoid, extra={"any_channels": True}),
+    FlowCase("FactorOut-learned-prior", lambda: FactorOut(FlowSequential(ActNorm(2)), 4), (3, 4, 2, 2)),
+    FlowCase("FactorOut-plain", lambda: FactorOut(FlowSequential(ActNorm(1)), 3, learned_prior=False),
+             (3, 3, 2, 2)),
+    FlowCase("FactorOut-inner-level",
+             lambda: FactorOut(FlowSequential(Squeeze(), ActNorm(8), InvConv1x1(8), Unsqueeze()), 4, hidden=8),
+             (2, 4, 2, 2)),
+]
+# The whole multi-scale Glow, each channel mixing, on 1 x 4 x 4 images in (0, 1)
+for mixing in GLOW_MIXINGS:
+    CASES.append(FlowCase(f"glow-{mixing}",
+                          lambda mixing=mixing: glow((1, 4, 4), levels=2, steps_per_level=1, hidden=8,
+                                                     mixing=mixing).flow,
+                          (2, 1, 4, 4), domain=torch.sigmoid, train_steps=15))
+
 for cls in (AffineCouplingImage, AdditiveCouplingImage):
     for mask in ("checkerboard", "channel"):
         for flip in (False, True):

@@ -30,6 +30,8 @@ class FlowCase:
     shape of a small batch, e.g. ``(6, 4)`` for vectors or ``(3, 2, 4, 4)`` for images.
     ``inverse_atol`` loosens the round-trip tolerance for iterative inverses.
     ``logdet_atol`` loosens the log-det tolerance for layers whose log-det is iterative.
+    ``domain`` maps the test data into the layer's domain (e.g. ``torch.sigmoid`` for a layer
+    defined on (0, 1)).
     ``triangular(layer, sample_shape)``, where the layer claims a triangular Jacobian, returns a
     list of ``(map, order)``: ``map`` takes one flattened sample and returns the flattened output,
     and its Jacobian ``J[order][:, order]`` must be lower triangular; the layer's log-det must be
@@ -44,6 +46,7 @@ class FlowCase:
     logdet_atol: float = 1e-8
     train_steps: int = 25
     triangular: Callable | None = None
+    domain: Callable | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -62,7 +65,8 @@ def perturb(module: nn.Module, std: float = 0.3, seed: int = 0) -> nn.Module:
     return module
 
 
-def move_parameters(layer: nn.Module, shape, steps: int = 25, lr: float = 2e-2, seed: int = 0) -> set[str]:
+def move_parameters(layer: nn.Module, shape, steps: int = 25, lr: float = 2e-2, seed: int = 0,
+                    domain: Callable | None = None) -> set[str]:
     """A few Adam steps of maximum likelihood under a standard-normal latent.
 
     Returns the names of the parameters that got a non-zero gradient at one step at least."""
@@ -71,12 +75,12 @@ def move_parameters(layer: nn.Module, shape, steps: int = 25, lr: float = 2e-2, 
     layer.train()
     if not named:
         with torch.no_grad():
-            layer(non_gaussian_batch((max(shape[0], 32), *shape[1:]), gen))
+            layer((domain or (lambda v: v))(non_gaussian_batch((max(shape[0], 32), *shape[1:]), gen)))
         return set()
     opt = torch.optim.Adam([p for _, p in named], lr=lr)
     got_gradient: set[str] = set()
     for _ in range(steps):
-        x = non_gaussian_batch((max(shape[0], 32), *shape[1:]), gen)
+        x = (domain or (lambda v: v))(non_gaussian_batch((max(shape[0], 32), *shape[1:]), gen))
         y, log_det = layer(x)
         log_pz = -0.5 * y.flatten(1).pow(2).sum(1)
         loss = -(log_pz + log_det).mean()
@@ -119,13 +123,15 @@ def check_layer(case: FlowCase, seed: int = 0) -> dict:
         torch.manual_seed(seed)
         layer = case.make().double()
         initial = {k: v.detach().clone() for k, v in layer.named_parameters()}
-        got_gradient = move_parameters(layer, case.shape, steps=case.train_steps, seed=seed)
+        got_gradient = move_parameters(layer, case.shape, steps=case.train_steps, seed=seed, domain=case.domain)
         no_gradient = sorted(set(initial) - got_gradient)
         assert not no_gradient, f"{case.name}: the NLL gives these parameters no gradient: {no_gradient}"
         unmoved = [k for k, v in layer.named_parameters() if torch.equal(v.detach(), initial[k])]
         assert not unmoved, f"{case.name}: training steps did not move {unmoved}"
         layer.eval()
         x = non_gaussian_batch(case.shape, torch.Generator().manual_seed(seed + 1))
+        if case.domain is not None:
+            x = case.domain(x)
         with torch.no_grad():
             y, log_det = layer(x)
             x_back, log_det_inv = layer.inverse(y)

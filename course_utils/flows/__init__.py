@@ -21,22 +21,22 @@ module              contents                                                    
 ==================  ==================================================================  ===========
 """
 
-from .base import (FlowLayer, FlowSequential, NormalizingFlow, check_shape, standard_normal,
+from .base import (FlowLayer, FlowSequential, NormalizingFlow, check_features, check_shape, standard_normal,
                    standard_normal_log_prob)
 from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permutation, soft_clamp
 from .emerging import EmergingConv, emerging_mask
-from .glow import (AdditiveCouplingImage, AffineCouplingImage, InvConv1x1, Squeeze, channel_mask,
+from .glow import (AdditiveCouplingImage, AffineCouplingImage, FactorOut, InvConv1x1, Logit, Squeeze, Unsqueeze, channel_mask,
                    check_image_shape, checkerboard_mask)
 from .iresnet import ELUWithDerivative, InvertibleResBlock, LipSwish, SpectralNormLinear, log_det_estimate
 from .losses import GapReport, eval_log_prob, gap_report, held_out_nll, nll_loss
-from .models import nice, realnvp
+from .models import GLOW_MIXINGS, glow, glow_latent_levels, nice, realnvp
 from .normalization import ActNorm, BatchNormFlow
 from .planar import PlanarFlow, planar_log_det, planar_u_hat
 from .planar_vi import ENERGIES, PlanarStack, annealed_batches, energy, log_partition, reverse_kl_loss
 
 __all__ = [
     # contract and containers
-    "FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "standard_normal",
+    "FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "check_features", "standard_normal",
     "standard_normal_log_prob",
     # vector layers
     "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation", "soft_clamp",
@@ -44,9 +44,9 @@ __all__ = [
     "BatchNormFlow", "ActNorm",
     "InvertibleResBlock", "SpectralNormLinear", "LipSwish", "ELUWithDerivative", "log_det_estimate",
     # image layers
-    "Squeeze", "InvConv1x1", "AffineCouplingImage", "AdditiveCouplingImage", "checkerboard_mask",
+    "Squeeze", "Unsqueeze", "FactorOut", "Logit", "InvConv1x1", "AffineCouplingImage", "AdditiveCouplingImage", "checkerboard_mask",
     "channel_mask", "check_image_shape", "EmergingConv", "emerging_mask",
     # models, losses, planar variational inference
-    "realnvp", "nice", "nll_loss", "eval_log_prob", "held_out_nll", "GapReport", "gap_report",
+    "realnvp", "nice", "glow", "glow_latent_levels", "GLOW_MIXINGS", "nll_loss", "eval_log_prob", "held_out_nll", "GapReport", "gap_report",
     "ENERGIES", "energy", "log_partition", "reverse_kl_loss", "PlanarStack", "annealed_batches",
 ]

@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "standard_normal",
+__all__ = ["FlowLayer", "FlowSequential", "NormalizingFlow", "check_shape", "check_features", "standard_normal",
            "standard_normal_log_prob"]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -41,6 +41,20 @@ def check_shape(x: Tensor, expected: Sequence[int | str | None], name: str = "in
     ok = x.dim() == len(expected) and all(not isinstance(e, int) or e == s for e, s in zip(expected, given))
     if not ok:
         raise ValueError(f"{name}: expected shape ({shown}), got {given}")
+
+
+def check_features(x: Tensor, features: int, name: str = "input") -> None:
+    """``check_shape`` for layers that take vectors ``(batch, features)`` or images
+    ``(batch, features, height, width)`` (features = channels): per-feature layers.
+
+    Example:
+        >>> check_features(torch.zeros(2, 3, 4, 4), 3)
+        >>> check_features(torch.zeros(2, 4), 3, "ActNorm")
+        Traceback (most recent call last):
+        ...
+        ValueError: ActNorm: expected shape (batch, 3), got (2, 4)
+    """
+    check_shape(x, (None, features, "height", "width") if x.dim() == 4 else (None, features), name)
 
 
 class FlowLayer(nn.Module):
@@ -70,7 +84,8 @@ class FlowSequential(FlowLayer):
     """Compose flow layers: ``f = f_K o ... o f_1`` in the data-to-latent direction.
 
     The log-determinants add up: ``log|det J_f(x)| = sum_k log|det J_{f_k}(x_{k-1})|``.
-    ``inverse`` runs the layers backwards.
+    ``inverse`` runs the layers backwards. With ``event_shape`` (one sample's shape), inputs of
+    another shape are refused with a ``ValueError`` naming the expected and given shapes.
 
     Example
     -------
@@ -81,11 +96,18 @@ class FlowSequential(FlowLayer):
     (torch.Size([5, 2]), torch.Size([5]))
     """
 
-    def __init__(self, *layers: nn.Module):
+    def __init__(self, *layers: nn.Module, event_shape: Sequence[int] | None = None):
         super().__init__()
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         self.layers = nn.ModuleList(layers)
+        # with event_shape, inputs are checked at the door (errors name the shape given here,
+        # not a reshaped one deep inside)
+        self.event_shape = tuple(event_shape) if event_shape is not None else None
+
+    def _check(self, x: Tensor, name: str) -> None:
+        if self.event_shape is not None:
+            check_shape(x, (None, *self.event_shape), name)
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -94,6 +116,7 @@ class FlowSequential(FlowLayer):
         return self.layers[i]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self._check(x, "FlowSequential")
         log_det = x.new_zeros(x.shape[0])
         for layer in self.layers:
             x, ld = layer(x)
@@ -101,6 +124,7 @@ class FlowSequential(FlowLayer):
         return x, log_det
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        self._check(y, "FlowSequential.inverse")
         log_det = y.new_zeros(y.shape[0])
         for layer in reversed(self.layers):
             y, ld = layer.inverse(y)

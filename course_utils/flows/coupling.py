@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nets import mlp
-from .base import FlowLayer, check_shape
+from .base import FlowLayer, check_features, check_shape
 
 __all__ = ["soft_clamp", "AdditiveCoupling", "AffineCoupling", "DiagonalScaling", "Permutation"]
 
@@ -215,6 +215,8 @@ class Permutation(FlowLayer):
     ``kind="reverse"`` reverses the order (as RealNVP [3] and Glow [4] do between couplings,
     so that every feature gets transformed);
     ``kind="random"`` draws a permutation from ``seed`` (reproducible, stored as a buffer).
+    On images ``(batch, channels, h, w)`` it permutes the channels (``features`` = channels): the
+    fixed channel mixing that Glow's 1x1 convolution replaces.
 
     Example
     -------
@@ -237,11 +239,11 @@ class Permutation(FlowLayer):
         self.register_buffer("inv_perm", torch.argsort(perm))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(x, (None, self.features), type(self).__name__)
+        check_features(x, self.features, type(self).__name__)
         return x[:, self.perm], x.new_zeros(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_shape(y, (None, self.features), type(self).__name__)
+        check_features(y, self.features, type(self).__name__)
         return y[:, self.inv_perm], y.new_zeros(y.shape[0])
 
     def extra_repr(self) -> str:

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import FlowLayer, check_shape
+from .base import FlowLayer, FlowSequential, check_shape
 from .coupling import soft_clamp
 
 __all__ = [
@@ -28,6 +28,9 @@ __all__ = [
     "checkerboard_mask",
     "channel_mask",
     "check_image_shape",
+    "Unsqueeze",
+    "FactorOut",
+    "Logit",
 ]
 
 
@@ -299,3 +302,140 @@ class AdditiveCouplingImage(_ImageCoupling):
     """
 
     additive = True
+
+
+# ----------------------------------------------------------------------------------------
+# Multi-scale pieces: unsqueeze, factor-out, logit preprocessing
+# ----------------------------------------------------------------------------------------
+class Unsqueeze(FlowLayer):
+    """The inverse of ``Squeeze``: ``(b, 4c, h, w) -> (b, c, 2h, 2w)``, ``log|det J| = 0``.
+
+    A multi-scale flow squeezes at the start of a level and unsqueezes at its end, so that every
+    level (and the whole flow) keeps the shape of its input.
+
+    Example:
+        >>> x = torch.randn(2, 1, 4, 4)
+        >>> y, _ = Squeeze()(x)
+        >>> torch.equal(Unsqueeze()(y)[0], x)
+        True
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.squeeze = Squeeze()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.squeeze.inverse(x)
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        return self.squeeze(y)
+
+
+class FactorOut(FlowLayer):
+    """Multi-scale factor-out (RealNVP [3] 2016, Glow [4] 2018): half the channels leave the flow.
+
+        x = (x_keep, x_out),  x_keep = x[:, :c//2],  x_out = x[:, c//2:]
+        y = (inner(x_keep), x_out'),        log|det J| = log|det J_inner| (+ the prior's log-det)
+
+    ``x_out`` goes straight to the base distribution (it is the latent of this scale); only
+    ``x_keep`` runs through ``inner``, the rest of the flow, which must keep its input's shape
+    (a later level starts with ``Squeeze`` and ends with ``Unsqueeze``). With
+    ``learned_prior=True`` (Glow's split prior), ``x_out`` is first standardised by a mean and
+    scale computed from ``x_keep``, ``x_out' = (x_out - mu(x_keep)) * exp(-log_sigma(x_keep))``:
+    an affine coupling with a channel mask, so the base N(0, I) on ``x_out'`` is the learned
+    conditional Gaussian N(mu, sigma^2) on ``x_out``. The Jacobian is block triangular, so the
+    log-dets add.
+
+    Args:
+        inner: the flow applied to the kept channels (shape-preserving).
+        channels: the number of input channels ``c`` (at least 2).
+        learned_prior: standardise ``x_out`` given ``x_keep`` (Glow); otherwise ``x_out`` is
+            passed through unchanged (RealNVP).
+        hidden: width of the prior's conditioner.
+
+    Example:
+        >>> layer = FactorOut(FlowSequential(), channels=4)     # an empty inner flow: the identity
+        >>> x = torch.randn(3, 4, 2, 2)
+        >>> y, log_det = layer(x)
+        >>> torch.equal(y, x), log_det.tolist()          # identity at the start
+        (True, [0.0, 0.0, 0.0])
+    """
+
+    def __init__(self, inner: nn.Module, channels: int, learned_prior: bool = True, hidden: int = 32):
+        super().__init__()
+        if channels < 2:
+            raise ValueError(f"FactorOut needs at least 2 channels to split, got {channels}")
+        self.inner, self.channels = inner, channels
+        self.n_keep = channels // 2
+        # a channel-mask coupling keeps the first c // 2 channels (x_keep) and transforms the rest (x_out)
+        self.prior = AffineCouplingImage(channels, mask="channel", hidden=hidden) if learned_prior else None
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        check_image_shape(x, self.channels, name="FactorOut")
+        log_det = x.new_zeros(x.shape[0])
+        if self.prior is not None:
+            x, log_det = self.prior(x)
+        keep, out = x[:, :self.n_keep], x[:, self.n_keep:]
+        y_keep, ld = self.inner(keep)
+        if y_keep.shape != keep.shape:
+            raise ValueError(f"FactorOut: the inner flow must keep its input's shape {tuple(keep.shape)}, "
+                             f"got {tuple(y_keep.shape)}")
+        return torch.cat([y_keep, out], dim=1), log_det + ld
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        check_image_shape(y, self.channels, name="FactorOut.inverse")
+        x_keep, log_det = self.inner.inverse(y[:, :self.n_keep])
+        x = torch.cat([x_keep, y[:, self.n_keep:]], dim=1)
+        if self.prior is not None:
+            x, ld = self.prior.inverse(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, keep={self.n_keep}, learned_prior={self.prior is not None}"
+
+
+def _check_rank(x: Tensor, name: str) -> None:
+    if x.dim() not in (2, 4):
+        raise ValueError(f"{name}: expected shape (batch, channels, height, width) or (batch, features), "
+                         f"got {tuple(x.shape)}")
+
+
+class Logit(FlowLayer):
+    """RealNVP's logit preprocessing [3] (2016) of data in (0, 1), element-wise:
+
+        s = alpha + (1 - 2 alpha) x,   y = log(s) - log(1 - s)
+        log|det J| = sum_i [log(1 - 2 alpha) - log(s_i) - log(1 - s_i)]
+
+    ``alpha`` keeps ``s`` away from 0 and 1 (dequantised pixels can be 0). The inverse is
+    ``x = (sigmoid(y) - alpha) / (1 - 2 alpha)``. Takes images ``(batch, channels, h, w)`` or
+    vectors ``(batch, features)``, any number of channels or features.
+
+    Example:
+        >>> y, log_det = Logit(alpha=0.05)(torch.full((1, 1, 2, 2), 0.5))
+        >>> y.flatten().tolist(), round(log_det.item(), 4)        # 4 (log 0.9 - 2 log 0.5)
+        ([0.0, 0.0, 0.0, 0.0], 5.1237)
+    """
+
+    def __init__(self, alpha: float = 0.05):
+        super().__init__()
+        if not 0 <= alpha < 0.5:
+            raise ValueError(f"Logit needs 0 <= alpha < 0.5, got {alpha}")
+        self.alpha = alpha
+
+    def _log_det(self, s: Tensor) -> Tensor:
+        per_entry = math.log(1 - 2 * self.alpha) - torch.log(s) - torch.log1p(-s)
+        return per_entry.flatten(1).sum(1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        _check_rank(x, "Logit")
+        s = self.alpha + (1 - 2 * self.alpha) * x
+        return torch.log(s) - torch.log1p(-s), self._log_det(s)
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_rank(y, "Logit.inverse")
+        s = torch.sigmoid(y)
+        return (s - self.alpha) / (1 - 2 * self.alpha), -self._log_det(s)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"

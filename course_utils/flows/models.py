@@ -4,6 +4,9 @@
   later notebooks: affine couplings that alternate which half they transform, an optional
   ActNorm [4] before each coupling, and a standard-normal base.
 - ``nice``: NICE [1], additive couplings and a final diagonal scaling.
+- ``glow``: a small multi-scale Glow [4] for images (squeeze, ActNorm, channel mixing, affine
+  coupling, factor-out), with the channel mixing as a choice: 1x1 convolution (LU or plain), a
+  fixed permutation, or an emerging convolution [6].
 
 The losses and metrics that train and judge them are in ``course_utils.flows.losses``.
 """
@@ -11,13 +14,17 @@ The losses and metrics that train and judge them are in ``course_utils.flows.los
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from .base import NormalizingFlow, standard_normal
+from .base import FlowSequential, NormalizingFlow, standard_normal
 from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permutation
+from .emerging import EmergingConv
+from .glow import AffineCouplingImage, FactorOut, InvConv1x1, Logit, Squeeze, Unsqueeze
 from .normalization import ActNorm
 
-__all__ = ["realnvp", "nice"]
+__all__ = ["realnvp", "nice", "glow", "glow_latent_levels", "GLOW_MIXINGS"]
+
+GLOW_MIXINGS = ("conv1x1", "conv1x1_plain", "permutation", "emerging")
 
 _MIXING = ("flip", "reverse", "random")
 
@@ -93,3 +100,109 @@ def nice(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2)
                                for k in range(n_layers)]
     layers.append(DiagonalScaling(features))
     return NormalizingFlow(layers, standard_normal(features))
+
+
+def _mixing(kind: str, channels: int, seed: int) -> list[nn.Module]:
+    if kind == "conv1x1":
+        return [InvConv1x1(channels, lu=True)]
+    if kind == "conv1x1_plain":
+        return [InvConv1x1(channels, lu=False)]
+    if kind == "permutation":
+        return [Permutation(channels, kind="random", seed=seed)]
+    return [EmergingConv(channels, kernel_size=3), InvConv1x1(channels, lu=True)]   # "emerging"
+
+
+def glow(image_shape: tuple[int, int, int] = (1, 8, 8), levels: int = 2, steps_per_level: int = 4,
+         hidden: int = 64, mixing: str = "conv1x1", learned_prior: bool = True, logit: float | None = 0.05,
+         seed: int = 0) -> NormalizingFlow:
+    """A multi-scale Glow density model ([4] Kingma and Dhariwal, 2018) on images in [0, 1].
+
+        x -> [Logit] -> level_1 -> z,   z ~ N(0, I) of the image's shape
+        level_l = Squeeze -> K x (ActNorm -> mixing -> AffineCouplingImage) -> FactorOut(level_{l+1}) -> Unsqueeze
+
+    Each level squeezes ``(c, h, w) -> (4c, h/2, w/2)``, runs ``steps_per_level`` steps of flow,
+    then factors out half the channels to the base (multi-scale, RealNVP [3] 2016; the last
+    level keeps all of its channels) and unsqueezes, so the latent ``z`` has the shape of the
+    image; ``glow_latent_levels`` says which entries of ``z`` belong to which level.
+
+        log p(x) = log N(z; 0, I) + sum of every layer's log|det J|
+
+    Args:
+        image_shape: ``(channels, height, width)``; height and width divisible by ``2**levels``.
+        levels: number of scales. steps_per_level: steps of flow per scale.
+        hidden: width of the couplings' CNN conditioners.
+        mixing: the channel mixing of every step: ``"conv1x1"`` (Glow's 1x1 convolution, LU
+            parametrised), ``"conv1x1_plain"`` (the same with a full matrix and ``slogdet``),
+            ``"permutation"`` (a fixed random channel permutation per step, the ablation), or
+            ``"emerging"`` (a 3x3 emerging convolution [6] followed by a 1x1 convolution).
+        learned_prior: Glow's split prior: factored-out channels get a Gaussian whose mean and
+            scale depend on the kept channels (see ``FactorOut``).
+        logit: ``alpha`` of RealNVP's logit preprocessing, or ``None`` for none.
+        seed: seeds the fixed permutations.
+
+    Every coupling starts at the identity (zero last convolution); ActNorm initialises itself
+    on the first training batch.
+
+    Example:
+        >>> model = glow((1, 8, 8), levels=2, steps_per_level=2, hidden=16)
+        >>> x = torch.rand(5, 1, 8, 8)
+        >>> model.log_prob(x).shape, model.sample((3,)).shape
+        (torch.Size([5]), torch.Size([3, 1, 8, 8]))
+        >>> z, _ = model(x)
+        >>> bool((model.inverse(z)[0] - x).abs().max() < 1e-4)
+        True
+    """
+    if mixing not in GLOW_MIXINGS:
+        raise ValueError(f"mixing must be one of {GLOW_MIXINGS}, got {mixing!r}")
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise ValueError(f"image_shape must be (channels, height, width), got {image_shape}")
+    if levels < 1 or steps_per_level < 1 or hidden < 1:
+        raise ValueError(f"glow needs levels, steps_per_level and hidden >= 1, got levels={levels}, "
+                         f"steps_per_level={steps_per_level}, hidden={hidden}")
+    c, h, w = image_shape
+    if h % 2**levels or w % 2**levels:
+        raise ValueError(f"glow with {levels} levels needs height and width divisible by {2**levels}, "
+                         f"got {h}x{w}")
+
+    def level(l: int, channels: int) -> FlowSequential:
+        channels = 4 * channels          # after the squeeze
+        layers: list[nn.Module] = [Squeeze()]
+        for k in range(steps_per_level):
+            layers += [ActNorm(channels), *_mixing(mixing, channels, seed + 100 * l + k),
+                       AffineCouplingImage(channels, mask="channel", hidden=hidden)]
+        if l < levels - 1:
+            layers.append(FactorOut(level(l + 1, channels // 2), channels, learned_prior=learned_prior,
+                                    hidden=hidden))
+        layers.append(Unsqueeze())
+        return FlowSequential(*layers)
+
+    layers = ([Logit(logit)] if logit is not None else []) + [level(0, c)]
+    return NormalizingFlow(FlowSequential(*layers, event_shape=image_shape), standard_normal(*image_shape))
+
+
+def glow_latent_levels(image_shape: tuple[int, int, int], levels: int) -> Tensor:
+    """Which level of ``glow(image_shape, levels)`` each entry of the latent ``z`` belongs to.
+
+    Returns an int64 tensor of the image's shape with values ``0 .. levels - 1``: level 0 holds
+    the channels factored out first (the finest scale), the last level the ones that went
+    through every squeeze (the coarsest). Resample the entries of one level and keep the others
+    to see what that scale encodes.
+
+    Example:
+        >>> ids = glow_latent_levels((1, 8, 8), levels=2)
+        >>> ids.shape, [(ids == l).sum().item() for l in range(2)]
+        (torch.Size([1, 8, 8]), [32, 32])
+    """
+    squeeze, unsqueeze = Squeeze(), Unsqueeze()
+
+    def ids(l: int, shape: tuple[int, int, int]) -> Tensor:
+        c, h, w = shape
+        if l == levels - 1:
+            return torch.full((1, c, h, w), float(l))
+        inner_shape = (2 * c, h // 2, w // 2)                 # kept half after the squeeze: 4c // 2
+        keep = ids(l + 1, inner_shape)
+        out = torch.full((1, 4 * c - 2 * c, h // 2, w // 2), float(l))
+        return unsqueeze(torch.cat([keep, out], dim=1))[0]
+
+    with torch.no_grad():
+        return ids(0, tuple(image_shape))[0].long()

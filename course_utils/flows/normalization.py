@@ -13,14 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import FlowLayer, check_shape
+from .base import FlowLayer, check_features
 
 __all__ = ["BatchNormFlow", "ActNorm"]
-
-
-def _check_features(x: Tensor, features: int, name: str) -> None:
-    """Accept ``(batch, features)`` or ``(batch, features, h, w)``; else a ``ValueError``."""
-    check_shape(x, (None, features, "height", "width") if x.dim() == 4 else (None, features), name)
 
 
 def _per_channel(v: Tensor, x: Tensor) -> Tensor:
@@ -99,7 +94,7 @@ class BatchNormFlow(FlowLayer):
         return log_scale + self.log_gamma if self.affine else log_scale
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        _check_features(x, self.features, type(self).__name__)
+        check_features(x, self.features, type(self).__name__)
         mean, var = self._statistics(x)
         log_scale = self._log_scale(var)
         y = (x - _per_channel(mean, x)) * _per_channel(log_scale.exp(), x)
@@ -113,7 +108,7 @@ class BatchNormFlow(FlowLayer):
             raise RuntimeError(f"{type(self).__name__}.inverse is not defined in training mode: the train-mode "
                                "map depends on the whole batch through its statistics. Call .eval() first "
                                "(the eval map uses the running averages and is invertible).")
-        _check_features(y, self.features, type(self).__name__)
+        check_features(y, self.features, type(self).__name__)
         log_scale = self._log_scale(self.running_var)
         if self.affine:
             y = y - _per_channel(self.beta, y)
@@ -167,14 +162,14 @@ class ActNorm(FlowLayer):
         self.initialised.fill_(True)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        _check_features(x, self.features, type(self).__name__)
+        check_features(x, self.features, type(self).__name__)
         if self.training and not self.initialised:
             self._initialise(x)
         y = x * _per_channel(self.log_scale.exp(), x) + _per_channel(self.bias, x)
         return y, _pixels(x) * self.log_scale.sum() * x.new_ones(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        _check_features(y, self.features, type(self).__name__)
+        check_features(y, self.features, type(self).__name__)
         x = (y - _per_channel(self.bias, y)) * _per_channel(torch.exp(-self.log_scale), y)
         return x, -_pixels(y) * self.log_scale.sum() * y.new_ones(y.shape[0])
 
