@@ -5,12 +5,14 @@ One colour map for densities (``DENSITY_CMAP = "viridis"``), one for images
 function takes ``ax=None`` (then it creates a laptop-sized figure), draws, and returns the Axes;
 nothing calls ``plt.show()``.
 
->>> import matplotlib; matplotlib.use("Agg")
->>> from course_utils.data import toy_density
->>> from course_utils.plot import plot_density
->>> ax = plot_density(toy_density("8gaussians"), title="8 Gaussians")
->>> ax.get_title()
-'8 Gaussians'
+Example:
+    >>> import matplotlib; matplotlib.use("Agg")      # draw without a screen
+    >>> from course_utils.data import toy_density
+    >>> from course_utils.plot import plot_density
+    >>> ax = plot_density(toy_density("8gaussians"), n=50, title="8 Gaussians")
+    >>> ax.get_title()
+    '8 Gaussians'
+    >>> plt.close(ax.figure)
 """
 
 from __future__ import annotations
@@ -130,10 +132,27 @@ def plot_density(
 ) -> Axes:
     """Heat map of ``exp(log p)`` on an ``n x n`` grid over ``bounds``, samples optionally on top.
 
-    ``log_prob_fn_or_distribution``: a callable ``(m, 2) -> (m,)`` of log-densities, or anything
-    with ``.log_prob`` (a ``torch.distributions.Distribution``, a flow model). Evaluated under
-    ``torch.no_grad()`` in chunks, on the device (and dtype) of a module's parameters.
-    ``bounds``: ``(lo, hi)`` for both axes or ``((x_lo, x_hi), (y_lo, y_hi))``.
+        pixel (i, j) = exp(log p(x_j, y_i)),   x_j, y_i on n evenly spaced points of each axis
+
+    Evaluated under ``torch.no_grad()`` in chunks, on the device (and dtype) of a module's
+    parameters. Uses the density colour map (``DENSITY_CMAP``).
+
+    Args:
+        log_prob_fn_or_distribution: a callable ``(m, 2) -> (m,)`` of log-densities, or anything
+            with ``.log_prob`` (a ``torch.distributions.Distribution``, a flow model).
+        bounds: ``(lo, hi)`` for both axes or ``((x_lo, x_hi), (y_lo, y_hi))``.
+        n: grid points per axis.
+        samples: ``(m, 2)`` points drawn on top as white dots.
+        colorbar: add a colour bar labelled "density".
+
+    Example:
+        >>> from torch.distributions import MultivariateNormal
+        >>> gauss = MultivariateNormal(torch.zeros(2), torch.eye(2))
+        >>> ax = plot_density(gauss, bounds=(-3, 3), n=40, samples=gauss.sample((100,)),
+        ...                   title="standard normal")
+        >>> ax.get_title(), ax.images[0].get_array().shape
+        ('standard normal', (40, 40))
+        >>> plt.close(ax.figure)
     """
     ax = _new_ax(ax)
     logp, extent = _log_density_grid(log_prob_fn_or_distribution, bounds, n)
@@ -159,8 +178,19 @@ def plot_samples(
     kind: str = "scatter",
     bins: int = 100,
 ) -> Axes:
-    """Samples ``(m, 2)`` as a scatter of small dots (``kind="scatter"``) or a 2-D histogram
-    (``kind="hist"``, density colour map) over ``bounds``."""
+    """Samples ``(m, 2)`` as a scatter of small dots or as a 2-D histogram over ``bounds``.
+
+    Args:
+        x: the samples, ``(m, 2)``.
+        bounds: ``(lo, hi)`` for both axes or ``((x_lo, x_hi), (y_lo, y_hi))``.
+        kind: ``"scatter"`` (equal aspect) or ``"hist"`` (``bins`` per axis, density colour map).
+
+    Example:
+        >>> ax = plot_samples(torch.randn(500, 2), kind="hist", bins=20, title="samples")
+        >>> ax.get_title(), ax.get_xlabel()
+        ('samples', '$x_1$')
+        >>> plt.close(ax.figure)
+    """
     ax = _new_ax(ax)
     s = _to_numpy(x).reshape(-1, 2)
     (x_lo, x_hi), (y_lo, y_hi) = _split_bounds(bounds)
@@ -191,6 +221,17 @@ def image_grid(
 
     Grey images use the ``gray`` colour map with ``vmin``/``vmax`` (default: the data's range);
     colour images are rescaled from ``[vmin, vmax]`` to [0, 1]. Separators are white.
+
+    Args:
+        images: ``(n, c, h, w)`` with c in (1, 3), or ``(n, h, w)``.
+        nrow: images per row.
+        pad: separator width in pixels.
+
+    Example:
+        >>> ax = image_grid(torch.rand(10, 1, 8, 8), nrow=5, title="digits")
+        >>> ax.get_title(), ax.images[0].get_array().shape     # 2 rows, 5 columns, 1 px apart
+        ('digits', (19, 46))
+        >>> plt.close(ax.figure)
     """
     x = _to_numpy(images).astype(np.float64)
     if x.ndim == 3:
@@ -225,8 +266,22 @@ def image_grid(
 
 
 def jacobian_heatmap(J: torch.Tensor | np.ndarray, ax: Axes | None = None, title: str | None = None) -> Axes:
-    """Heat map of a Jacobian ``J[i, j] = dy_i / dx_j`` in a diverging colour map centred on 0,
-    with a colour bar; a triangular Jacobian shows as a white triangle."""
+    """Heat map of a Jacobian in a diverging colour map centred on 0, with a colour bar.
+
+        J[i, j] = dy_i / dx_j     (row i: output, column j: input)
+
+    A triangular Jacobian shows as a white triangle.
+
+    Args:
+        J: a 2-D matrix (a tensor or an array).
+
+    Example:
+        >>> J = torch.tril(torch.randn(4, 4))
+        >>> ax = jacobian_heatmap(J, title="coupling Jacobian")
+        >>> ax.get_title(), ax.get_xlabel(), ax.get_ylabel()
+        ('coupling Jacobian', 'input j', 'output i')
+        >>> plt.close(ax.figure)
+    """
     a = _to_numpy(J).astype(np.float64)
     if a.ndim != 2:
         raise ValueError(f"jacobian_heatmap expects a 2-D matrix, got shape {a.shape}")
@@ -263,8 +318,21 @@ def loss_curve(
     reference_label: str | None = None,
     ylabel: str = "loss",
 ) -> Axes:
-    """Raw loss (faint) and a trailing moving average over ``smooth`` steps (default
-    ``max(1, len // 25)``); optional dashed horizontal ``reference`` line (e.g. the true entropy)."""
+    """Raw loss (faint) and its trailing moving average, with an optional reference line.
+
+        smoothed[t] = mean(losses[max(0, t - w + 1) : t + 1]),   w = smooth or max(1, len // 25)
+
+    Args:
+        losses: one value per step (a list, a tensor or an array).
+        smooth: the window ``w`` of the moving average.
+        reference: a dashed horizontal line (e.g. the true entropy), labelled ``reference_label``.
+
+    Example:
+        >>> ax = loss_curve([3.0, 2.0, 1.5, 1.2], smooth=2, reference=1.0, title="NLL")
+        >>> ax.get_title(), [line.get_label() for line in ax.get_lines()]
+        ('NLL', ['raw', 'moving average (2)', 'reference 1.000'])
+        >>> plt.close(ax.figure)
+    """
     y = _as_1d(losses)
     ax = _new_ax(ax, figsize=(5.5, 3.5))
     steps = np.arange(len(y))
