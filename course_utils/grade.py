@@ -183,8 +183,8 @@ def identify(relative: Path, stems: list[str], folder_name: str) -> Submission:
     >>> stems = ["00_start_here", "01_jacobian_and_determinant"]
     >>> identify(Path("alice/01_jacobian_and_determinant.ipynb"), stems, "class")[:2]
     ('alice', '01_jacobian_and_determinant')
-    >>> identify(Path("bob-01_jacobian_and_determinant (1).ipynb"), stems, "class")[:2]
-    ('bob', '01_jacobian_and_determinant')
+    >>> identify(Path("bob42-01_jacobian_and_determinant (1).ipynb"), stems, "class")[:2]
+    ('bob42', '01_jacobian_and_determinant')
     >>> identify(Path("00_start_here.ipynb"), stems, "class")[:2]
     ('class', '00_start_here')
     >>> identify(Path("carol/homework.ipynb"), stems, "class")[:2]
@@ -198,7 +198,8 @@ def identify(relative: Path, stems: list[str], folder_name: str) -> Submission:
         student = stem
     else:
         before, _, after = stem.partition(notebook)
-        student = (before.strip(" _-.") + " " + after.strip(" _-.()0123456789")).strip() or folder_name
+        after = re.sub(r"\s*\(\d+\)$", "", after)  # a browser's "(1)" on a second download
+        student = " ".join(p for p in (before.strip(" _-."), after.strip(" _-.")) if p) or folder_name
     return Submission(student, notebook, relative)
 
 
@@ -411,7 +412,8 @@ async def _grade_one(sub: Submission, root: Path, exercises: dict[str, list[Exer
             row.update(status="error", message=_missing_reason(cell_index, client, stop, cell_limit))
         rows.append(row)
     if out is not None and client is not None:
-        target = out / "executed" / _safe(sub.student) / sub.path.name
+        inside = sub.path.parts[1:] if len(sub.path.parts) > 1 else (sub.path.name,)
+        target = out.joinpath("executed", _safe(sub.student), *inside)
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(client.nb, target)
     return rows
@@ -498,6 +500,12 @@ async def _grade_all(subs, root, exercises, limit, cell_limit, jobs, out, progre
     return [row for rows in results for row in rows]
 
 
+def default_out(submissions: Path) -> Path:
+    """``SUBMISSIONS-grades``, beside the submissions folder."""
+    folder = Path(submissions).resolve()
+    return folder.with_name(folder.name + "-grades")
+
+
 def grade(submissions: Path, out: Path | None = None, timeout: float = 600, cell_timeout: float | None = None,
           jobs: int = 1, course: Path | None = None, progress: bool = True) -> list[dict]:
     """Grade every notebook under ``submissions``; write grades.csv, summary.md, executed/ to ``out``.
@@ -512,10 +520,12 @@ def grade(submissions: Path, out: Path | None = None, timeout: float = 600, cell
     if not submissions.is_dir():
         raise FileNotFoundError(f"{submissions} is not a folder")
     exercises = {s: course_exercises(nbformat.read(course / f"{s}.ipynb", as_version=4)) for s in stems}
-    subs = find_submissions(submissions, stems)
+    out = Path(out) if out is not None else default_out(submissions)
+    # notebooks under the output folder (executed/ of an earlier run) are not submissions
+    subs = [s for s in find_submissions(submissions, stems)
+            if not (submissions / s.path).resolve().is_relative_to(out.resolve())]
     if not subs:
         raise FileNotFoundError(f"no notebooks (*.ipynb) under {submissions}")
-    out = Path(out) if out is not None else submissions.resolve().with_name(submissions.resolve().name + "-grades")
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "executed", ignore_errors=True)
     rows = asyncio.run(_grade_all(subs, submissions, exercises, timeout, cell_timeout, jobs, out, progress))
@@ -546,8 +556,8 @@ def main(argv=None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = args.out or args.submissions.resolve().with_name(args.submissions.resolve().name + "-grades")
-    print(summary(rows, sorted(p.stem for p in (args.course or ROOT / "solutions").glob("*.ipynb"))))
+    out = args.out or default_out(args.submissions)
+    print((out / "summary.md").read_text(encoding="utf-8"), end="")
     print(f"wrote {out / 'grades.csv'} ({len(rows)} rows), {out / 'summary.md'} and {out / 'executed'}/")
     return 0
 

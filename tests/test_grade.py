@@ -9,7 +9,6 @@ runs too long) are tested on a tiny course whose kernels start in a second.
 """
 
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
