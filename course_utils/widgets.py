@@ -20,8 +20,20 @@ UNIT_SQUARE = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 def draw_linear_map(A, ax=None, limit: float = 3.0):
     """The unit square and its image under the 2x2 matrix ``A``, with areas and det A.
 
-    The image's area is |det A|; when det A < 0 the orientation flips (the red corner
-    marker shows where the first edge went).
+        area(A S) = |det A| area(S),   S = the unit square (area 1)
+
+    When det A < 0 the orientation flips (the red arrow shows where the first edge went).
+
+    Args:
+        A: a 2x2 matrix (nested lists, an array or a tensor).
+        ax: the Axes to draw on; ``None`` makes a new figure.
+        limit: both axes span ``[-limit, limit]``.
+
+    Example:
+        >>> ax = draw_linear_map([[2.0, 0.0], [0.0, -1.0]])
+        >>> ax.get_title()
+        'det A = -2.000,  |det A| = area = 2.000'
+        >>> plt.close(ax.figure)
     """
     A = torch.as_tensor(A, dtype=torch.float64)
     if A.shape != (2, 2):
@@ -50,7 +62,19 @@ def draw_linear_map(A, ax=None, limit: float = 3.0):
 
 
 def linear_map_widget(a: float = 1.0, b: float = 0.5, c: float = 0.0, d: float = 1.0):
-    """Sliders for the entries of A = [[a, b], [c, d]]; redraws the unit square's image."""
+    """Sliders for the entries of A = [[a, b], [c, d]]; redraws :func:`draw_linear_map`.
+
+    Args:
+        a, b, c, d: the sliders' starting values, each in [-2, 2].
+
+    Example:
+        >>> from contextlib import redirect_stdout; from io import StringIO
+        >>> with redirect_stdout(StringIO()):   # outside Jupyter, a widget prints terminal codes
+        ...     w = linear_map_widget()
+        >>> type(w).__name__, [s.description for s in w.children[:4]]
+        ('interactive', ['a', 'b', 'c', 'd'])
+        >>> plt.close("all")
+    """
     import ipywidgets as widgets
 
     def slider(value, name):
@@ -97,17 +121,23 @@ _IMAGE = {"exp": (0.0, math.inf), "tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}   
 
 
 def change_of_variables_log_density(name: str, a: float, x: torch.Tensor) -> torch.Tensor:
-    """log p_X(x) for X = f(Z), Z ~ N(0, 1), f = ``MONOTONE_MAPS[name]`` with parameter ``a``:
+    """The log-density of X = f(Z), Z ~ N(0, 1), for a monotone map of :data:`MONOTONE_MAPS`.
 
         log p_X(x) = log p_Z(f^{-1}(x)) + log|d f^{-1}(x)/dx|
 
     ``x`` must lie in the image of f (e.g. x > 0 for ``exp``); outside it the result is NaN, and
     on its edge (x = 0 for ``exp``) it is ``-inf``, the limit.
 
-    >>> x = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
-    >>> torch.allclose(change_of_variables_log_density("exp", 1.0, x),
-    ...                torch.distributions.LogNormal(0.0, 1.0).log_prob(x))
-    True
+    Args:
+        name: the map, a key of ``MONOTONE_MAPS`` (``affine``, ``exp``, ``sinh``, ``tanh``, ``sigmoid``).
+        a: the map's parameter, not 0.
+        x: points in the image of f.
+
+    Example:
+        >>> x = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+        >>> torch.allclose(change_of_variables_log_density("exp", 1.0, x),
+        ...                torch.distributions.LogNormal(0.0, 1.0).log_prob(x))
+        True
     """
     if name not in MONOTONE_MAPS:
         raise ValueError(f"unknown map {name!r}; choose one of {', '.join(MONOTONE_MAPS)}")
@@ -131,6 +161,21 @@ def draw_change_of_variables(name: str = "sinh", a: float = 1.0, n: int = 50_000
     [z0, z1] on the left and its image [f(z0), f(z1)] on the right carry the same probability
     mass (printed in the legend): that is the change of variables theorem.
     Returns the three Axes.
+
+        P(z0 <= Z <= z1) = P(f(z0) <= X <= f(z1)),   p_X(x) = p_Z(f^{-1}(x)) |d f^{-1}(x)/dx|
+
+    Args:
+        name: the map, a key of ``MONOTONE_MAPS``.
+        a: the map's parameter, not 0.
+        n: the number of samples of Z (drawn from a generator seeded with ``seed``).
+        bins: histogram bins.
+        axes: three Axes to draw on; ``None`` makes a new figure.
+
+    Example:
+        >>> ax_z, ax_f, ax_x = draw_change_of_variables("exp", 0.5, n=2000)
+        >>> ax_f.get_title(), ax_x.get_xlabel()
+        ('the map $x = e^{a z}$, a = 0.5', '$x$')
+        >>> plt.close("all")
     """
     if name not in MONOTONE_MAPS:
         raise ValueError(f"unknown map {name!r}; choose one of {', '.join(MONOTONE_MAPS)}")
@@ -181,7 +226,20 @@ def draw_change_of_variables(name: str = "sinh", a: float = 1.0, n: int = 50_000
 
 def change_of_variables_widget(name: str = "sinh", a: float = 1.0):
     """A menu of monotone maps and a slider for their parameter ``a``; redraws
-    ``draw_change_of_variables`` (the histogram of f(Z) and the formula move together)."""
+    :func:`draw_change_of_variables` (the histogram of f(Z) and the formula move together).
+
+    Args:
+        name: the map shown first, a key of ``MONOTONE_MAPS``.
+        a: the slider's starting value, in [-2, 2].
+
+    Example:
+        >>> from contextlib import redirect_stdout; from io import StringIO
+        >>> with redirect_stdout(StringIO()):   # outside Jupyter, a widget prints terminal codes
+        ...     w = change_of_variables_widget("tanh", 1.0)
+        >>> type(w).__name__, w.children[0].value, w.children[1].value
+        ('interactive', 'tanh', 1.0)
+        >>> plt.close("all")
+    """
     import ipywidgets as widgets
 
     def show(name, a):
@@ -209,8 +267,27 @@ OMEGA_CHOICES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 def fit_siren_1d(x, y, omega_0: float, hidden: int = 64, hidden_layers: int = 2, steps: int = 300,
                  lr: float = 1e-3, seed: int = 0):
-    """Fit a small SIREN with ``first_omega_0 = omega_0`` to 1-D samples ``x, y`` (shape ``(n,)`` or
-    ``(n, 1)``) by full-batch Adam on the CPU; returns the trained model. Fast (well under a second)."""
+    """Fit a small SIREN with ``first_omega_0 = omega_0`` to 1-D samples by full-batch Adam on the CPU.
+
+        loss = mean_i (Phi(x_i) - y_i)^2,   Phi = Siren(1, hidden, hidden_layers, 1, first_omega_0=omega_0)
+
+    Returns the trained model. Fast (well under a second). The network's initialisation is drawn
+    with ``seed``; torch's global random state is left as it was.
+
+    Paper: [7] Sitzmann et al., 2020.
+
+    Args:
+        x, y: the samples, shape ``(n,)`` or ``(n, 1)``.
+        omega_0: the first layer's frequency factor.
+        steps: Adam steps at learning rate ``lr``.
+
+    Example:
+        >>> x = torch.linspace(-1, 1, 32)
+        >>> y = torch.sin(6 * x)
+        >>> mse = lambda m: ((m(x[:, None])[:, 0] - y) ** 2).mean().item()
+        >>> mse(fit_siren_1d(x, y, 30.0, steps=30)) < mse(fit_siren_1d(x, y, 30.0, steps=1))
+        True
+    """
     from .siren import Siren
     from .train import fit
 
@@ -233,6 +310,21 @@ def draw_siren_omega(omega_0: float, x, y, ax=None, steps: int = 300, extent: fl
     out. The curve is drawn on a dense grid over ``[-extent, extent]``, wider than the training range
     (shaded). The title gives the PSNR (range 2) on the training and the held-out samples.
     Returns ``(ax, psnr_train, psnr_held_out)``.
+
+    Paper: [7] Sitzmann et al., 2020.
+
+    Args:
+        omega_0: the first layer's frequency factor.
+        x, y: at least 4 samples of a 1-D signal, same length.
+        steps: training steps of :func:`fit_siren_1d`.
+        extent: the drawn curve spans ``[-extent, extent]``.
+
+    Example:
+        >>> x = torch.linspace(-1, 1, 64)
+        >>> ax, p_train, p_held = draw_siren_omega(30.0, x, torch.sin(6 * x), steps=30)
+        >>> ax.get_xlabel(), isinstance(p_train, float), isinstance(p_held, float)
+        ('coordinate x', True, True)
+        >>> plt.close(ax.figure)
     """
     from .siren import psnr
 
@@ -261,7 +353,24 @@ def draw_siren_omega(omega_0: float, x, y, ax=None, steps: int = 300, extent: fl
 
 def siren_omega_widget(x, y, omega_0: float = 30.0, steps: int = 300):
     """A slider over ``OMEGA_CHOICES`` for the first layer's omega_0; each move refits the 1-D SIREN
-    of :func:`draw_siren_omega` (about a second) and redraws it."""
+    of :func:`draw_siren_omega` (about a second) and redraws it.
+
+    Paper: [7] Sitzmann et al., 2020.
+
+    Args:
+        x, y: the 1-D signal's samples (every other one trains, the rest are held out).
+        omega_0: the slider's starting value, one of ``OMEGA_CHOICES``.
+        steps: training steps per refit.
+
+    Example:
+        >>> x = torch.linspace(-1, 1, 32)
+        >>> from contextlib import redirect_stdout; from io import StringIO
+        >>> with redirect_stdout(StringIO()):   # outside Jupyter, a widget prints terminal codes
+        ...     w = siren_omega_widget(x, torch.sin(6 * x), omega_0=10.0, steps=10)
+        >>> type(w).__name__, w.children[0].value
+        ('interactive', 10.0)
+        >>> plt.close("all")
+    """
     import ipywidgets as widgets
 
     def show(omega_0):
