@@ -22,11 +22,8 @@ training loss).
 
 Baselines for comparison: :func:`relu_mlp` (optionally after a :class:`PositionalEncoding`).
 
-Example::
-
-    >>> import torch
+Example:
     >>> from course_utils.siren import Siren, gradient, laplacian, psnr
-    >>> _ = torch.manual_seed(0)
     >>> net = Siren(2, 32, 2, 1)
     >>> x = torch.rand(5, 2, requires_grad=True)
     >>> y = net(x)
@@ -62,12 +59,21 @@ __all__ = [
 
 
 def siren_init_bound(fan_in: int, omega_0: float = 30.0, is_first: bool = False) -> float:
-    """Half-width ``c`` of SIREN's uniform weight initialisation ``U(-c, c)``.
+    """Half-width ``c`` of SIREN's uniform weight initialisation ``W ~ U(-c, c)``.
 
-    ``c = 1/fan_in`` for the first layer, ``c = sqrt(6/fan_in)/omega_0`` otherwise [7].
+        c = 1 / fan_in                     (first layer)
+        c = sqrt(6 / fan_in) / omega_0     (every other layer)
 
-    >>> siren_init_bound(2, is_first=True), round(siren_init_bound(256, 30.0), 5)
-    (0.5, 0.0051)
+    Paper: [7] Sitzmann et al., 2020 (section 3.2).
+
+    Args:
+        fan_in: the layer's number of inputs ``n``.
+        omega_0: the layer's frequency factor (hidden layers).
+        is_first: the first layer of the network.
+
+    Example:
+        >>> siren_init_bound(2, is_first=True), round(siren_init_bound(256, 30.0), 5)
+        (0.5, 0.0051)
     """
     if fan_in < 1:
         raise ValueError(f"fan_in must be a positive number of inputs, got {fan_in}")
@@ -77,19 +83,28 @@ def siren_init_bound(fan_in: int, omega_0: float = 30.0, is_first: bool = False)
 
 
 class SineLayer(nn.Module):
-    """``y = sin(omega_0 * (W x + b))``: SIREN's layer [7], a ``nn.Linear`` followed by a sine.
+    """SIREN's layer: a ``nn.Linear`` followed by a sine.
 
-    ``is_first``: the first layer of a network draws ``W ~ U(-1/n, 1/n)``; every other layer
-    ``W ~ U(-sqrt(6/n)/omega_0, sqrt(6/n)/omega_0)``, with ``n = in_features``. The bias keeps
-    ``nn.Linear``'s default ``U(-1/sqrt(n), 1/sqrt(n))``, as in the official code.
+        y = sin(omega_0 * (W x + b)),   W ~ U(-c, c),   c = siren_init_bound(n, omega_0, is_first)
 
+    The bias keeps ``nn.Linear``'s default ``U(-1/sqrt(n), 1/sqrt(n))``, as in the official code.
     ``forward_with_preactivation(x)`` also returns ``omega_0 * (W x + b)``, the argument of the sine.
 
-    >>> layer = SineLayer(2, 16, is_first=True)
-    >>> float(layer.linear.weight.detach().abs().max()) <= 0.5
-    True
-    >>> layer(torch.zeros(3, 2)).shape
-    torch.Size([3, 16])
+    Paper: [7] Sitzmann et al., 2020.
+
+    Args:
+        in_features: ``n``, the number of inputs.
+        out_features: the number of outputs.
+        is_first: the network's first layer draws ``W ~ U(-1/n, 1/n)``; every other layer
+            ``W ~ U(-sqrt(6/n)/omega_0, sqrt(6/n)/omega_0)``.
+        omega_0: the frequency factor.
+
+    Example:
+        >>> layer = SineLayer(2, 16, is_first=True)
+        >>> float(layer.linear.weight.detach().abs().max()) <= 0.5
+        True
+        >>> layer(torch.zeros(3, 2)).shape
+        torch.Size([3, 16])
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -119,21 +134,33 @@ class SineLayer(nn.Module):
 
 
 class Siren(nn.Module):
-    """A SIREN [7]: a first sine layer, ``hidden_layers`` hidden sine layers, and a last layer.
+    """A SIREN: a first sine layer, ``hidden_layers`` hidden sine layers, and a last layer.
+
+        h_0 = sin(first_omega_0 (W_0 x + b_0)),   h_k = sin(hidden_omega_0 (W_k h_{k-1} + b_k)),
+        Phi(x) = W_L h_{L-1} + b_L                 (outermost_linear=True)
 
     ``Siren(2, 256, 3, 1)`` maps 2-D coordinates to one value through five ``nn.Linear`` maps
-    (first, three hidden, last), as in the official code. The last layer is linear
-    (``outermost_linear=True``), initialised like a hidden layer with ``hidden_omega_0``;
-    otherwise it is a sine layer too.
+    (first, three hidden, last), as in the official code. ``forward_with_activations(x)`` returns
+    the output and, for every sine layer, the pre-activation (argument of the sine) and the
+    activation, to inspect their distributions.
 
-    ``forward_with_activations(x)`` returns the output and, for every sine layer, the
-    pre-activation (argument of the sine) and the activation, to inspect their distributions.
+    Paper: [7] Sitzmann et al., 2020.
 
-    >>> net = Siren(2, 256, 3, 1)
-    >>> sum(isinstance(m, nn.Linear) for m in net.modules())
-    5
-    >>> net(torch.zeros(7, 2)).shape
-    torch.Size([7, 1])
+    Args:
+        in_features: the coordinates' dimension (2 for an image, 1 for audio).
+        hidden_features: the width of every sine layer.
+        hidden_layers: the number of sine layers between the first and the last (>= 0).
+        out_features: the signal's channels.
+        first_omega_0, hidden_omega_0: the frequency factors (30 in the paper).
+        outermost_linear: a linear last layer, initialised like a hidden one with
+            ``hidden_omega_0``; otherwise the last layer is a sine layer too.
+
+    Example:
+        >>> net = Siren(2, 256, 3, 1)
+        >>> sum(isinstance(m, nn.Linear) for m in net.modules())
+        5
+        >>> net(torch.zeros(7, 2)).shape
+        torch.Size([7, 1])
     """
 
     def __init__(self, in_features: int, hidden_features: int, hidden_layers: int, out_features: int,
@@ -177,9 +204,18 @@ class Siren(nn.Module):
 def default_init_(model: nn.Module) -> nn.Module:
     """Re-initialise every ``nn.Linear`` in ``model`` with PyTorch's default (in place).
 
-    PyTorch's default is ``W ~ U(-1/sqrt(n), 1/sqrt(n))``: with ``omega_0 = 30`` a hidden layer's
-    pre-activations then have a standard deviation of about ``30/sqrt(6) ~ 12`` instead of 1.
-    Returns the model.
+        W ~ U(-1/sqrt(n), 1/sqrt(n)),   b ~ U(-1/sqrt(n), 1/sqrt(n)),   n = in_features
+
+    With ``omega_0 = 30`` a hidden layer's pre-activations then have a standard deviation of about
+    ``30/sqrt(6) ~ 12`` instead of 1, which SIREN's initialisation avoids. Returns the model.
+
+    Paper: [7] Sitzmann et al., 2020 (why the initialisation matters).
+
+    Example:
+        >>> net = default_init_(Siren(2, 256, 1, 1))
+        >>> bound = 1 / math.sqrt(256)
+        >>> round(net.net[1].linear.weight.abs().max().item() / bound, 2)   # SIREN's bound: 0.08
+        1.0
     """
     for module in model.modules():
         if isinstance(module, nn.Linear):
@@ -188,15 +224,24 @@ def default_init_(model: nn.Module) -> nn.Module:
 
 
 class PositionalEncoding(nn.Module):
-    """Positional (Fourier feature) encoding of coordinates, as in NeRF:
+    """Positional (Fourier feature) encoding of coordinates, as in NeRF.
 
-    ``gamma(x) = (x, sin(2^k pi x), cos(2^k pi x) for k = 0 .. num_frequencies-1)``, per coordinate,
+        gamma(x) = (x, sin(2^k pi x), cos(2^k pi x) for k = 0 .. num_frequencies - 1),  per coordinate
 
-    so an ``in_features``-dimensional input becomes ``in_features * (1 + 2 num_frequencies)``
+    An ``in_features``-dimensional input becomes ``in_features * (1 + 2 num_frequencies)``
     features (``out_features``). A plain ReLU network on these features can fit much finer detail.
 
-    >>> PositionalEncoding(2, 6)(torch.zeros(3, 2)).shape
-    torch.Size([3, 26])
+    Paper: NeRF (Mildenhall et al., 2020; not in the lecture's list), the baseline of
+    [7] Sitzmann et al., 2020.
+
+    Args:
+        in_features: the coordinates' dimension.
+        num_frequencies: ``K``, the number of octaves ``2^0 .. 2^(K-1)``.
+
+    Example:
+        >>> enc = PositionalEncoding(2, 6)
+        >>> enc(torch.zeros(3, 2)).shape, enc.out_features
+        (torch.Size([3, 26]), 26)
     """
 
     def __init__(self, in_features: int, num_frequencies: int = 6):
@@ -216,11 +261,21 @@ class PositionalEncoding(nn.Module):
 
 def relu_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_features: int,
              num_frequencies: int | None = None) -> nn.Sequential:
-    """A ReLU network with the same layout as ``Siren`` (``hidden_layers + 2`` linear maps),
-    optionally after a :class:`PositionalEncoding` with ``num_frequencies`` frequencies.
+    """A ReLU network with the same layout as ``Siren`` (``hidden_layers + 2`` linear maps).
 
-    >>> len([m for m in relu_mlp(2, 64, 3, 1).modules() if isinstance(m, nn.Linear)])
-    5
+        Phi(x) = mlp([d, hidden, ..., hidden, out], ReLU)(gamma(x))   (gamma = identity by default)
+
+    Paper: [7] Sitzmann et al., 2020 (its ReLU and ReLU + positional encoding baselines).
+
+    Args:
+        in_features, hidden_features, hidden_layers, out_features: as for :class:`Siren`.
+        num_frequencies: if given, a :class:`PositionalEncoding` with that many frequencies first.
+
+    Example:
+        >>> len([m for m in relu_mlp(2, 64, 3, 1).modules() if isinstance(m, nn.Linear)])
+        5
+        >>> relu_mlp(2, 64, 1, 1, num_frequencies=4)(torch.zeros(3, 2)).shape
+        torch.Size([3, 1])
     """
     layers: list[nn.Module] = []
     width_in = in_features
@@ -238,15 +293,21 @@ def relu_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_fea
 
 
 def gradient(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-    """``dy/dx`` for a scalar field: ``y`` of shape ``(n, 1)`` (or ``(n,)``) computed from ``x``
-    of shape ``(n, d)`` point by point; returns ``(n, d)``.
+    """The gradient of a scalar field with respect to its input coordinates, by autograd.
+
+        grad[k, i] = d y_k / d x_{k, i}   (y computed from x point by point)
 
     ``x`` must require gradients before ``y`` is computed. With ``create_graph=True`` (default) the
     result can be differentiated again (a Laplacian, or a loss on the gradient).
 
-    >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
-    >>> gradient((x ** 2).sum(-1, keepdim=True), x)
-    tensor([[2., 4.]], grad_fn=<MulBackward0>)
+    Args:
+        y: ``(n, 1)`` or ``(n,)``, computed from ``x``.
+        x: ``(n, d)`` coordinates with ``requires_grad``; the result has its shape.
+
+    Example:
+        >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+        >>> gradient((x ** 2).sum(-1, keepdim=True), x)
+        tensor([[2., 4.]], grad_fn=<MulBackward0>)
     """
     if not x.requires_grad:
         raise ValueError("gradient needs x.requires_grad: call x.requires_grad_() before computing y = model(x)")
@@ -255,8 +316,21 @@ def gradient(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> tor
 
 
 def divergence(v: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-    """``sum_i d v_i / d x_i`` for a vector field ``v`` of shape ``(n, d)`` computed from ``x``
-    ``(n, d)``; returns ``(n, 1)``. One backward pass per dimension."""
+    """The divergence of a vector field with respect to its input coordinates, by autograd.
+
+        div[k] = sum_i d v_{k, i} / d x_{k, i}
+
+    One backward pass per dimension.
+
+    Args:
+        v: ``(n, d)``, computed from ``x`` point by point.
+        x: ``(n, d)`` coordinates with ``requires_grad``; the result is ``(n, 1)``.
+
+    Example:
+        >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+        >>> divergence(x * x[:, :1], x)   # v = (x1^2, x1 x2): 2 x1 + x1
+        tensor([[3.]], grad_fn=<AddBackward0>)
+    """
     if v.shape[-1] != x.shape[-1]:
         raise ValueError(f"divergence needs v and x with the same last dimension, got {tuple(v.shape)} "
                          f"and {tuple(x.shape)}")
@@ -270,23 +344,34 @@ def divergence(v: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> t
 
 
 def laplacian(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
-    """``Delta y = sum_i d^2 y / d x_i^2`` (the divergence of the gradient), ``(n, 1)``.
+    """The Laplacian of a scalar field (the divergence of its gradient), ``(n, 1)``.
 
-    >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
-    >>> laplacian((x ** 2).sum(-1, keepdim=True) * x[:, :1], x)  # (x1^2 + x2^2) x1: 6 x1 + 2 x1
-    tensor([[8.]], grad_fn=<AddBackward0>)
+        Delta y = sum_i d^2 y / d x_i^2
+
+    Args:
+        y: ``(n, 1)``, computed from ``x`` point by point.
+        x: ``(n, d)`` coordinates with ``requires_grad``.
+
+    Example:
+        >>> x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+        >>> laplacian((x ** 2).sum(-1, keepdim=True) * x[:, :1], x)  # (x1^2 + x2^2) x1: 6 x1 + 2 x1
+        tensor([[8.]], grad_fn=<AddBackward0>)
     """
     return divergence(gradient(y, x, create_graph=True), x, create_graph=create_graph)
 
 
 def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 2.0) -> float:
-    """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``.
+    """Peak signal-to-noise ratio in dB (``inf`` for a perfect prediction).
 
-    ``data_range`` is the span of the target's allowed values: 2 for data in [-1, 1] (the course's
-    convention), 1 for [0, 1], 255 for 8-bit images.
+        PSNR = 10 log10(data_range^2 / MSE),   MSE = mean((prediction - target)^2)
 
-    >>> round(psnr(torch.tensor([0.5]), torch.tensor([0.0]), data_range=1.0), 3)
-    6.021
+    Args:
+        data_range: the span of the target's allowed values: 2 for data in [-1, 1] (the course's
+            convention), 1 for [0, 1], 255 for 8-bit images.
+
+    Example:
+        >>> round(psnr(torch.tensor([0.5]), torch.tensor([0.0]), data_range=1.0), 3)
+        6.021
     """
     prediction = torch.as_tensor(prediction).detach().to(torch.float64)
     target = torch.as_tensor(target).detach().to(torch.float64).to(prediction.device)
@@ -304,8 +389,17 @@ def image_gradient(image: torch.Tensor) -> torch.Tensor:
     grid over ``[-1, 1]^2`` (``indexing="ij"``: axis 0 is the first coordinate), by central
     differences (one-sided at the borders) with spacing ``2/(size-1)``.
 
+        g[i, j, 0] = (u[i+1, j] - u[i-1, j]) / (2 h),   g[i, j, 1] = (u[i, j+1] - u[i, j-1]) / (2 h)
+
     Returns ``(size*size, 2)``, in the same order as the grid's coordinates, so it can be compared
     with :func:`gradient` of a network evaluated on those coordinates.
+
+    Example:
+        >>> from course_utils.data import get_mgrid
+        >>> c = get_mgrid(16)
+        >>> u = (3 * c[:, 0] - c[:, 1]).view(16, 16)          # a plane: gradient (3, -1)
+        >>> torch.allclose(image_gradient(u), torch.tensor([3.0, -1.0]).expand(256, 2), atol=1e-5)
+        True
     """
     if image.ndim != 2:
         raise ValueError(f"image_gradient needs a 2-D image, got shape {tuple(image.shape)}")
@@ -315,9 +409,21 @@ def image_gradient(image: torch.Tensor) -> torch.Tensor:
 
 
 def image_laplacian(image: torch.Tensor) -> torch.Tensor:
-    """The Laplacian of a ``(size, size)`` image on the ``[-1, 1]^2`` grid: the divergence of
-    :func:`image_gradient`, again by central differences. Returns ``(size*size, 1)`` in the grid's
-    order, comparable with :func:`laplacian` of a network on those coordinates."""
+    """The Laplacian of a ``(size, size)`` image on the ``[-1, 1]^2`` grid, by central differences.
+
+        Delta u = d g_0 / d x_0 + d g_1 / d x_1,   g = image_gradient(u)
+
+    Returns ``(size*size, 1)`` in the grid's order, comparable with :func:`laplacian` of a
+    network on those coordinates.
+
+    Example:
+        >>> from course_utils.data import get_mgrid
+        >>> c = get_mgrid(32)
+        >>> u = (c ** 2).sum(-1).view(32, 32)                  # |x|^2: Laplacian 4
+        >>> lap = image_laplacian(u).view(32, 32)
+        >>> round(lap[4:-4, 4:-4].mean().item(), 3)            # exact away from the borders
+        4.0
+    """
     g = image_gradient(image).reshape(*image.shape, 2)
     h = 2.0 / (image.shape[0] - 1), 2.0 / (image.shape[1] - 1)
     d00 = torch.gradient(g[..., 0], spacing=h[0], dim=0)[0]
