@@ -105,3 +105,20 @@ def test_linalg_reference():
     assert torch.isclose(linalg.polygon_area(square @ A.T), torch.det(A))
     with pytest.raises(ValueError, match="square"):
         linalg.leibniz_det(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("check,shortcut,name", [
+    (nb00.stable_softplus, lambda x: torch.nn.functional.softplus(x), "softplus"),
+    (nb01.jacobian_by_hand, lambda x: torch.autograd.functional.jacobian(nb01.example_map, x), "jacobian"),
+    (nb01.leibniz_det, lambda M: torch.det(M), "torch.det"),
+    (nb01.leibniz_det, lambda M: M.det(), "det"),
+    (nb01.leibniz_det, lambda M: torch.linalg.slogdet(M).sign * torch.linalg.slogdet(M).logabsdet.exp(), "slogdet"),
+    (nb01.leibniz_det, lambda M: linalg.leibniz_det(M), "leibniz_det"),
+    (nb01.triangular_log_abs_det, lambda L: torch.linalg.slogdet(L).logabsdet, "slogdet"),
+])
+def test_shortcuts_that_skip_the_idea_are_refused_kindly(check, shortcut, name):
+    with pytest.raises(CheckFailed, match=f"calls .*{name}.*switched off.*hint"):
+        check(shortcut)
+    # and the switched-off functions work again afterwards
+    M = torch.tensor([[3.0, 2.0], [0.0, 2.0]])
+    assert torch.det(M) == 6 and M.det() == 6 and linalg.leibniz_det(M) == 6
