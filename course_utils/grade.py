@@ -79,7 +79,8 @@ from nbclient.exceptions import DeadKernelError
 
 from course_utils.lectures import EXERCISE_HEADING
 
-__all__ = ["Exercise", "Submission", "course_exercises", "find_submissions", "grade", "summary", "main"]
+__all__ = ["Exercise", "Submission", "course_exercises", "identify", "find_submissions", "summary", "grade",
+           "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("correct", "wrong", "not attempted", "error")
@@ -121,7 +122,13 @@ del _course_grading_offline, _socket
 
 @dataclasses.dataclass(frozen=True)
 class Exercise:
-    """One exercise of a notebook: its number, title, check name and check cell's index."""
+    """One exercise of a course notebook: its number, title, check name and check cell's index.
+
+    Example:
+        >>> ex = Exercise(2, "the Leibniz determinant", "leibniz_det", 18)
+        >>> f"Exercise {ex.number} ({ex.title}) is checked by checks.{ex.check}(...) in cell {ex.cell}"
+        'Exercise 2 (the Leibniz determinant) is checked by checks.leibniz_det(...) in cell 18'
+    """
     number: int
     title: str
     check: str
@@ -129,7 +136,14 @@ class Exercise:
 
 
 class Submission(NamedTuple):
-    """One student's notebook: who, which course notebook (stem, or None) and where."""
+    """One student's notebook: who, which course notebook (its stem, or None), and its path.
+
+    The path is relative to the submissions folder.
+
+    Example:
+        >>> Submission("alice", "00_start_here", Path("alice/00_start_here.ipynb")).student
+        'alice'
+    """
     student: str
     notebook: str | None
     path: Path
@@ -138,16 +152,24 @@ class Submission(NamedTuple):
 def course_exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
     """The exercises of a course notebook: each heading and the check cell that follows it.
 
-    >>> nb = nbformat.v4.new_notebook(cells=[
-    ...     nbformat.v4.new_markdown_cell("### Exercise 2: the Leibniz determinant"),
-    ...     nbformat.v4.new_code_cell("def leibniz_det(M):\\n    ...\\n\\nchecks.leibniz_det(leibniz_det)")])
-    >>> course_exercises(nb)
-    [Exercise(number=2, title='the Leibniz determinant', check='leibniz_det', cell=1)]
+    A heading ``### Exercise N: title`` in a markdown cell, then the first code cell below it
+    (before the next heading) with an unindented call ``checks.NAME(``.
+
+    Args:
+        nb: the course notebook (from ``solutions/``).
+
+    Example:
+        >>> nb = nbformat.v4.new_notebook(cells=[
+        ...     nbformat.v4.new_markdown_cell("### Exercise 2: the Leibniz determinant"),
+        ...     nbformat.v4.new_code_cell("def leibniz_det(M):\\n    ...\\n\\nchecks.leibniz_det(leibniz_det)")])
+        >>> course_exercises(nb)
+        [Exercise(number=2, title='the Leibniz determinant', check='leibniz_det', cell=1)]
     """
     headings = []  # (cell index, number, title)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            headings += [(i, int(m.group(1)), m.group(2).rstrip(".")) for m in EXERCISE_HEADING.finditer(cell.source)]
+            headings += [(i, int(m.group(1)), m.group(2).rstrip("."))
+                         for m in EXERCISE_HEADING.finditer(cell.source)]
     exercises = []
     for k, (start, number, title) in enumerate(headings):
         stop = headings[k + 1][0] if k + 1 < len(headings) and headings[k + 1][0] > start else len(nb.cells)
@@ -180,7 +202,14 @@ def _skipped(path: Path, root: Path) -> bool:
 def identify(relative: Path, stems: list[str], folder_name: str) -> Submission:
     """Who submitted ``relative`` (a path under the submissions folder), and which notebook.
 
-    >>> stems = ["00_start_here", "01_jacobian_and_determinant"]
+    Args:
+        relative: the notebook's path, relative to the submissions folder.
+        stems: the course notebooks' names without ``.ipynb``.
+        folder_name: the submissions folder's name (the student of flat files named exactly
+            like a course notebook).
+
+    Example:
+        >>> stems = ["00_start_here", "01_jacobian_and_determinant"]
     >>> identify(Path("alice/01_jacobian_and_determinant.ipynb"), stems, "class")[:2]
     ('alice', '01_jacobian_and_determinant')
     >>> identify(Path("bob42-01_jacobian_and_determinant (1).ipynb"), stems, "class")[:2]
@@ -204,7 +233,24 @@ def identify(relative: Path, stems: list[str], folder_name: str) -> Submission:
 
 
 def find_submissions(root: Path, stems: list[str]) -> list[Submission]:
-    """Every student notebook under ``root`` (paths relative to it), sorted by student and file."""
+    """Every student notebook under ``root`` (paths relative to it), sorted by student and file.
+
+    Hidden folders (``.ipynb_checkpoints``) and ``*-checkpoint.ipynb`` files are skipped.
+
+    Args:
+        root: the submissions folder.
+        stems: the course notebooks' names without ``.ipynb``.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ["bob/00_start_here.ipynb", "bob/.ipynb_checkpoints/00_start_here-checkpoint.ipynb",
+        ...              "ann_00_start_here.ipynb"]:
+        ...     (root / name).parent.mkdir(parents=True, exist_ok=True)
+        ...     nbformat.write(nbformat.v4.new_notebook(), root / name)
+        >>> [(s.student, s.notebook, str(s.path)) for s in find_submissions(root, ["00_start_here"])]
+        [('ann', '00_start_here', 'ann_00_start_here.ipynb'), ('bob', '00_start_here', 'bob/00_start_here.ipynb')]
+    """
     found = [identify(p.relative_to(root), stems, root.resolve().name)
              for p in sorted(root.rglob("*.ipynb")) if p.is_file() and not _skipped(p, root)]
     return sorted(found, key=lambda s: (s.student, str(s.path)))
@@ -402,8 +448,11 @@ async def _grade_one(sub: Submission, root: Path, exercises: dict[str, list[Exer
     for ex in exercises[sub.notebook]:
         row = dict(base, notebook=sub.notebook, exercise=ex.number, title=ex.title)
         cell_index = cells.get(ex.check)
-        recorded = [o for o in (client.outcomes.get(cell_index, []) if client else [])
-                    if o.get("check") == ex.check and o.get("status") in STATUSES]
+        in_cell = [o for o in (client.outcomes.get(cell_index, []) if client else [])
+                   if o.get("status") in STATUSES]
+        # the check by its name; else (a check known under another name) by the exercise's number
+        recorded = [o for o in in_cell if o.get("check") == ex.check] or [
+            o for o in in_cell if o.get("exercise") == ex.number]
         if recorded:
             row.update(status=recorded[-1]["status"], message=_first_line(recorded[-1].get("message", ""), 1000))
         elif client is None:
@@ -435,13 +484,35 @@ def _cell(text) -> str:
 
 
 def summary(rows: list[dict], order: list[str] | None = None) -> str:
-    """A markdown table per notebook: per exercise, the count of each status and the commonest slip."""
+    """A markdown table per notebook: per exercise, the count of each status and the commonest slip.
+
+    Args:
+        rows: the rows of ``grades.csv`` (dicts with the keys ``COLUMNS``).
+        order: the notebooks in the order to show them (the others follow, sorted).
+
+    Example:
+        >>> slip = ("Exercise 1 (double) is not right yet: double(2): expected 4, got 2. "
+        ...         "This is what you get when x is returned.")
+        >>> rows = [dict(student=s, notebook="00_x", exercise=1, title="double", status=st, message=m,
+        ...              file=f"{s}.ipynb")
+        ...         for s, st, m in [("ann", "correct", "correct"), ("bob", "wrong", slip)]]
+        >>> print(summary(rows))
+        # Grades: 2 students, 2 notebooks
+        <BLANKLINE>
+        ## 00_x (2 submitted)
+        <BLANKLINE>
+        | exercise | correct | wrong | not attempted | error | most common slip |
+        |---|--:|--:|--:|--:|---|
+        | 1: double | 1 | 1 | 0 | 0 | x is returned (1 of 1) |
+        <BLANKLINE>
+    """
     by_notebook: dict[str, list[dict]] = collections.defaultdict(list)
     for row in rows:
         by_notebook[row["notebook"]].append(row)
     names = [n for n in (order or []) if n in by_notebook] + sorted(set(by_notebook) - set(order or []))
     students = {r["student"] for r in rows}
-    lines = [f"# Grades: {len(students)} students, {len({(r['student'], r['file']) for r in rows})} notebooks", ""]
+    notebooks = {(r["student"], r["file"]) for r in rows}
+    lines = [f"# Grades: {len(students)} students, {len(notebooks)} notebooks", ""]
     for name in names:
         nb_rows = by_notebook[name]
         files = {(r["student"], r["file"]) for r in nb_rows}
@@ -492,7 +563,8 @@ async def _grade_all(subs, root, exercises, limit, cell_limit, jobs, out, progre
             done += 1
             counts = collections.Counter(r["status"] for r in rows)
             if progress:
-                print(f"[{done}/{len(subs)}] {sub.path}: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+                tally = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+                print(f"[{done}/{len(subs)}] {sub.path}: {tally}"
                       + f" ({time.monotonic() - start:.1f} s)", file=sys.stderr, flush=True)
             return rows
 
@@ -501,7 +573,12 @@ async def _grade_all(subs, root, exercises, limit, cell_limit, jobs, out, progre
 
 
 def default_out(submissions: Path) -> Path:
-    """``SUBMISSIONS-grades``, beside the submissions folder."""
+    """The default output folder: ``SUBMISSIONS-grades``, beside the submissions folder.
+
+    Example:
+        >>> default_out(Path("/srv/class/week1")).as_posix()
+        '/srv/class/week1-grades'
+    """
     folder = Path(submissions).resolve()
     return folder.with_name(folder.name + "-grades")
 
@@ -510,7 +587,42 @@ def grade(submissions: Path, out: Path | None = None, timeout: float = 600, cell
           jobs: int = 1, course: Path | None = None, progress: bool = True) -> list[dict]:
     """Grade every notebook under ``submissions``; write grades.csv, summary.md, executed/ to ``out``.
 
-    Returns the rows of grades.csv (dicts with the keys ``COLUMNS``).
+    See the module's docstring for what is run, how, and what comes out.
+
+    Args:
+        submissions: the folder of student notebooks (a folder per student, or flat files).
+        out: where to write the outputs (default ``default_out(submissions)``).
+        timeout: seconds per notebook, from its first cell.
+        cell_timeout: seconds per cell (a longer cell is interrupted and the run goes on), or None.
+        jobs: how many notebooks run at the same time.
+        course: the course notebooks (default ``solutions/``).
+        progress: print one line per notebook graded (to stderr).
+
+    Returns:
+        the rows of grades.csv (dicts with the keys ``COLUMNS``).
+
+    Example:
+        >>> import tempfile
+        >>> tmp = Path(tempfile.mkdtemp())
+        >>> cells = [nbformat.v4.new_code_cell(
+        ...     "from course_utils.checks import exercise, assert_close\\n"
+        ...     "class checks:\\n"
+        ...     "    @exercise(1, 'double')\\n"
+        ...     "    def double(f):\\n"
+        ...     "        assert_close(f(3.0), 6.0, 'double(3)', slips={'x * x is returned': 9.0})"),
+        ...     nbformat.v4.new_markdown_cell("### Exercise 1: double"),
+        ...     nbformat.v4.new_code_cell("def double(x):\\n    return x * x\\n\\nchecks.double(double)")]
+        >>> for path in (tmp / "course" / "00_x.ipynb", tmp / "class" / "bob" / "00_x.ipynb"):
+        ...     path.parent.mkdir(parents=True)
+        ...     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+        >>> (row,) = grade(tmp / "class", course=tmp / "course", progress=False)
+        >>> row["student"], row["exercise"], row["status"]
+        ('bob', 1, 'wrong')
+        >>> print(row["message"])      # doctest: +NORMALIZE_WHITESPACE
+        Exercise 1 (double) is not right yet: double(3): expected 6, got 9 (largest difference 3).
+        This is what you get when x * x is returned.
+        >>> sorted(p.name for p in (tmp / "class-grades").iterdir())
+        ['executed', 'grades.csv', 'summary.md']
     """
     submissions = Path(submissions)
     course = Path(course) if course is not None else ROOT / "solutions"
@@ -538,6 +650,17 @@ def grade(submissions: Path, out: Path | None = None, timeout: float = 600, cell
 
 
 def main(argv=None) -> int:
+    """The command line (``python -m course_utils.grade``): exit status 0 graded, 2 nothing to grade.
+
+    Args:
+        argv: the arguments (see ``--help``); ``None`` reads ``sys.argv``.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     main([tmp])      # no notebooks there: an error
+        2
+    """
     parser = argparse.ArgumentParser(prog="python -m course_utils.grade",
                                      description="Run every student notebook under SUBMISSIONS and collect "
                                                  "every exercise check's outcome (see the module docstring).")
