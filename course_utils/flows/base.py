@@ -27,14 +27,25 @@ _LOG_2PI = math.log(2 * math.pi)
 def check_shape(x: Tensor, expected: Sequence[int | str | None], name: str = "input") -> None:
     """Raise a ``ValueError`` unless ``x.shape`` matches ``expected``.
 
-    ``expected`` gives one entry per dimension: an int must match exactly; ``None`` (shown as
-    "batch") or a name such as ``"height"`` matches any size.
+    Every layer calls it on its input, so a wrong shape fails at the door with a message that
+    says what was expected and what was given.
 
-    >>> check_shape(torch.zeros(5, 3), (None, 3))
-    >>> check_shape(torch.zeros(5, 4), (None, 3))
-    Traceback (most recent call last):
-    ...
-    ValueError: input: expected shape (batch, 3), got (5, 4)
+    Args:
+        x: the tensor to check.
+        expected: one entry per dimension: an int must match exactly; ``None`` (shown as
+            "batch") or a name such as ``"height"`` matches any size.
+        name: who is asking (the layer's name), the start of the message.
+
+    Example:
+        >>> check_shape(torch.zeros(5, 3), (None, 3))
+        >>> check_shape(torch.zeros(5, 4), (None, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: input: expected shape (batch, 3), got (5, 4)
+        >>> check_shape(torch.zeros(2, 3, 7), (None, 3, "height", "width"), "Squeeze")
+        Traceback (most recent call last):
+        ...
+        ValueError: Squeeze: expected shape (batch, 3, height, width), got (2, 3, 7)
     """
     shown = ", ".join("batch" if e is None else str(e) for e in expected)
     given = tuple(x.shape)
@@ -44,8 +55,9 @@ def check_shape(x: Tensor, expected: Sequence[int | str | None], name: str = "in
 
 
 def check_features(x: Tensor, features: int, name: str = "input") -> None:
-    """``check_shape`` for layers that take vectors ``(batch, features)`` or images
-    ``(batch, features, height, width)`` (features = channels): per-feature layers.
+    """``check_shape`` for per-feature layers, which take vectors or images.
+
+        (batch, features)  or  (batch, features, height, width)   (features = channels)
 
     Example:
         >>> check_features(torch.zeros(2, 3, 4, 4), 3)
@@ -58,9 +70,12 @@ def check_features(x: Tensor, features: int, name: str = "input") -> None:
 
 
 class FlowLayer(nn.Module):
-    """Base class of every flow layer: subclasses implement ``forward(x) -> (y, log_det)`` and
-    ``inverse(y) -> (x, log_det_inv)`` (the contract in this module's docstring), and check
-    their input with ``check_shape``.
+    """Base class of every flow layer: a map from data to latent with its log-determinant.
+
+        y, log_det = layer(x)               log_det[i] = log|det dy_i/dx_i|,  shape (batch,)
+        x, log_det_inv = layer.inverse(y)   log_det_inv = -log_det at the matching point
+
+    Subclasses implement ``forward`` and ``inverse`` and check their input with ``check_shape``.
 
     Example:
         >>> class Double(FlowLayer):
@@ -81,19 +96,27 @@ class FlowLayer(nn.Module):
 
 
 class FlowSequential(FlowLayer):
-    """Compose flow layers: ``f = f_K o ... o f_1`` in the data-to-latent direction.
+    """Compose flow layers ``f = f_K o ... o f_1`` in the data-to-latent direction.
 
-    The log-determinants add up: ``log|det J_f(x)| = sum_k log|det J_{f_k}(x_{k-1})|``.
-    ``inverse`` runs the layers backwards. With ``event_shape`` (one sample's shape), inputs of
-    another shape are refused with a ``ValueError`` naming the expected and given shapes.
+        x_0 = x,   x_k = f_k(x_{k-1}),   log|det J_f(x)| = sum_k log|det J_{f_k}(x_{k-1})|
 
-    Example
-    -------
-    >>> from course_utils.flows import AffineCoupling
-    >>> flow = FlowSequential(AffineCoupling(2), AffineCoupling(2, flip=True))
-    >>> z, log_det = flow(torch.randn(5, 2))
-    >>> z.shape, log_det.shape
-    (torch.Size([5, 2]), torch.Size([5]))
+    ``inverse`` runs the layers backwards; indexing and ``len`` reach the layers.
+
+    Args:
+        *layers: the flow layers ``f_1, ..., f_K`` (or one list of them).
+        event_shape: one sample's shape; inputs of another shape are refused with a
+            ``ValueError`` naming the expected and given shapes.
+
+    Example:
+        >>> from course_utils.flows import AffineCoupling
+        >>> flow = FlowSequential(AffineCoupling(2), AffineCoupling(2, flip=True), event_shape=(2,))
+        >>> x = torch.randn(5, 2)
+        >>> z, log_det = flow(x)
+        >>> z.shape, log_det.shape, len(flow)
+        (torch.Size([5, 2]), torch.Size([5]), 2)
+        >>> x_back, log_det_inv = flow.inverse(z)
+        >>> torch.allclose(x_back, x, atol=1e-6), torch.allclose(log_det_inv, -log_det, atol=1e-6)
+        (True, True)
     """
 
     def __init__(self, *layers: nn.Module, event_shape: Sequence[int] | None = None):
@@ -137,21 +160,28 @@ class NormalizingFlow(nn.Module):
 
         log p(x) = log p_Z(f(x)) + log|det J_f(x)|
 
-    Sampling runs the inverse: ``z ~ p_Z``, ``x = f^{-1}(z)``.
+    Sampling runs the inverse: ``z ~ p_Z``, ``x = f^{-1}(z)``; ``sample(shape, temperature)``
+    scales ``z`` by the temperature first (Glow's trick, [4] Kingma and Dhariwal, 2018).
 
-    ``base`` is any ``torch.distributions.Distribution`` whose ``log_prob`` of a latent batch
-    returns one number per sample (use ``Independent`` for factorised bases, or
-    ``standard_normal(*shape)``). The base's tensors follow the module when it is moved
-    with ``.to(device)`` or ``.double()``.
+    Paper: [1] Dinh et al., 2014 (a flow trained by maximum likelihood); [2] Rezende and
+    Mohamed, 2015 (the name).
 
-    Example
-    -------
-    >>> from course_utils.flows import AffineCoupling, standard_normal
-    >>> model = NormalizingFlow([AffineCoupling(2), AffineCoupling(2, flip=True)], standard_normal(2))
-    >>> model.log_prob(torch.randn(4, 2)).shape
-    torch.Size([4])
-    >>> model.sample((3,)).shape
-    torch.Size([3, 2])
+    Args:
+        layers: a flow layer, a ``FlowSequential`` or a list of layers (data to latent).
+        base: any ``torch.distributions.Distribution`` whose ``log_prob`` of a latent batch
+            returns one number per sample (use ``Independent`` for factorised bases, or
+            ``standard_normal(*shape)``). Its tensors follow the module when it is moved with
+            ``.to(device)`` or ``.double()``.
+
+    Example:
+        >>> from course_utils.flows import AffineCoupling, standard_normal
+        >>> model = NormalizingFlow([AffineCoupling(2), AffineCoupling(2, flip=True)], standard_normal(2))
+        >>> model.log_prob(torch.randn(4, 2)).shape
+        torch.Size([4])
+        >>> model.sample((3,)).shape
+        torch.Size([3, 2])
+        >>> model.double().log_prob(torch.zeros(1, 2, dtype=torch.float64)).dtype
+        torch.float64
     """
 
     def __init__(self, layers, base: torch.distributions.Distribution):
