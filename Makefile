@@ -6,6 +6,7 @@
 #   make test-offline  make test with the network cut (loopback only), as CI runs it
 #   make lectures  regenerate the student notebooks in lectures/ from solutions/
 #   make bench     time every solution notebook and every flow layer; writes README's tables
+#   make grade SUBMISSIONS=dir   grade a class: run every student notebook, collect every check
 #   make env       only create or update .venv (e.g. on a JupyterHub)
 
 PYTHON ?= python3
