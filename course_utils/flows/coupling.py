@@ -28,14 +28,21 @@ __all__ = ["soft_clamp", "AdditiveCoupling", "AffineCoupling", "DiagonalScaling"
 
 
 def soft_clamp(raw: Tensor, bound: Tensor | float) -> Tensor:
-    """``bound * tanh(raw / bound)``: about ``raw`` near 0, never beyond ``+-bound``.
+    """A smooth clamp: about ``raw`` near 0, never beyond ``+-bound``.
+
+        soft_clamp(raw, c) = c * tanh(raw / c)
 
     Used to keep log-scales bounded: an unbounded ``exp(raw)`` early in training can blow
     up the activations of every later layer. Near zero the slope is 1, so the bound does not
     shrink the gradients of small log-scales.
 
-    >>> soft_clamp(torch.tensor([0.0, 100.0]), 2.0)
-    tensor([0., 2.])
+    Args:
+        raw: any tensor.
+        bound: ``c > 0``, a number or a tensor that broadcasts with ``raw``.
+
+    Example:
+        >>> soft_clamp(torch.tensor([0.0, 100.0]), 2.0)
+        tensor([0., 2.])
     """
     return bound * torch.tanh(raw / bound)
 
@@ -81,22 +88,31 @@ class _Coupling(FlowLayer):
 
 
 class AdditiveCoupling(_Coupling):
-    """NICE's additive coupling layer [1] (Dinh, Krueger and Bengio, 2014).
+    """NICE's additive coupling: half of the features shifted by a function of the other half.
 
         y_a = x_a,    y_b = x_b + t(x_a),        log|det dy/dx| = 0
 
     with ``x_a`` the first ``features // 2`` features and ``x_b`` the rest (``flip=True`` swaps the
     roles). The layer preserves volume, so a flow of additive couplings needs a final
-    ``DiagonalScaling`` to change volume. ``t`` is ``mlp([n_cond] + [hidden] * depth + [n_trans], zero_last=True)`` with
-    a zero last layer (the layer starts at the identity), or your own ``conditioner`` mapping
-    ``(batch, n_cond) -> (batch, n_trans)``.
+    ``DiagonalScaling`` to change volume.
 
-    Example
-    -------
-    >>> layer = AdditiveCoupling(3)
-    >>> y, log_det = layer(torch.randn(4, 3))
-    >>> y.shape, log_det
-    (torch.Size([4, 3]), tensor([0., 0., 0., 0.]))
+    Paper: [1] Dinh, Krueger and Bengio, 2014.
+
+    Args:
+        features: the vector's length (at least 2).
+        hidden, depth: ``t`` is ``mlp([n_cond] + [hidden] * depth + [n_trans], zero_last=True)``,
+            so the layer starts at the identity.
+        flip: ``x_b`` conditions and ``x_a`` is shifted.
+        conditioner: your own ``t``, mapping ``(batch, n_cond) -> (batch, n_trans)``.
+
+    Example:
+        >>> layer = AdditiveCoupling(3, conditioner=nn.Linear(1, 2))    # t(x_a) = W x_a + b
+        >>> x = torch.randn(4, 3)
+        >>> y, log_det = layer(x)
+        >>> torch.equal(y[:, :1], x[:, :1]), log_det
+        (True, tensor([0., 0., 0., 0.]))
+        >>> torch.allclose(layer.inverse(y)[0], x)
+        True
     """
 
     def __init__(self, features: int, hidden: int = 64, flip: bool = False, depth: int = 2,
@@ -117,7 +133,7 @@ class AdditiveCoupling(_Coupling):
 
 
 class AffineCoupling(_Coupling):
-    """RealNVP's affine coupling layer [3] (Dinh, Sohl-Dickstein and Bengio, 2016).
+    """RealNVP's affine coupling: half of the features scaled and shifted, given the other half.
 
         y_a = x_a,    y_b = x_b * exp(log_s(x_a)) + t(x_a)
         log|det dy/dx| = sum_j log_s_j(x_a)     (over the transformed features only)
@@ -130,17 +146,29 @@ class AffineCoupling(_Coupling):
     so one large conditioner output cannot give ``exp(log_s)`` = inf early in training, the slope
     is 1 near 0 (the bound does not damp small log-scales), and the bound can grow if the data
     need it. (Glow's ``sigmoid(h + 2)`` would also bound the scale, but caps it just above 1 per
-    layer and does not start exactly at the identity.) The conditioner is
-    ``mlp([n_cond] + [hidden] * depth + [2 * n_trans], zero_last=True)`` with a zero last layer, so the layer starts at the
-    identity, or your own ``conditioner`` mapping ``(batch, n_cond) -> (batch, 2 * n_trans)``.
+    layer and does not start exactly at the identity.)
 
-    Example
-    -------
-    >>> layer = AffineCoupling(2, flip=True)
-    >>> x = torch.randn(4, 2)
-    >>> y, log_det = layer(x)
-    >>> torch.equal(y, x), log_det.tolist()        # the identity at initialisation
-    (True, [0.0, 0.0, 0.0, 0.0])
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
+
+    Args:
+        features: the vector's length (at least 2).
+        hidden, depth: the conditioner is ``mlp([n_cond] + [hidden] * depth + [2 * n_trans],
+            zero_last=True)``, so the layer starts at the identity.
+        flip: ``x_b`` conditions and ``x_a`` is transformed.
+        conditioner: your own, mapping ``(batch, n_cond) -> (batch, 2 * n_trans)`` (``raw``, ``t``).
+        bound: the starting value of ``c`` (positive).
+
+    Example:
+        >>> layer = AffineCoupling(2, flip=True)
+        >>> x = torch.randn(4, 2)
+        >>> y, log_det = layer(x)
+        >>> torch.equal(y, x), log_det.tolist()        # the identity at initialisation
+        (True, [0.0, 0.0, 0.0, 0.0])
+        >>> layer = AffineCoupling(2, conditioner=nn.Linear(1, 2))
+        >>> y, log_det = layer(x)
+        >>> x_back, log_det_inv = layer.inverse(y)
+        >>> torch.allclose(x_back, x, atol=1e-6), torch.allclose(log_det_inv, -log_det)
+        (True, True)
     """
 
     def __init__(self, features: int, hidden: int = 64, flip: bool = False, depth: int = 2,
@@ -171,21 +199,25 @@ class AffineCoupling(_Coupling):
 
 
 class DiagonalScaling(FlowLayer):
-    """NICE's final diagonal scaling layer [1]: one learned scale per feature.
+    """NICE's final diagonal scaling layer: one learned scale per feature.
 
         y = x * exp(log_s),        log|det dy/dx| = sum_j log_s_j
 
     Additive couplings preserve volume; this layer lets the flow stretch or shrink each
     latent direction (NICE: important directions get small scales). Starts at the identity.
 
-    Example
-    -------
-    >>> layer = DiagonalScaling(3)
-    >>> with torch.no_grad():
-    ...     _ = layer.log_s.fill_(math.log(2.0))
-    >>> y, log_det = layer(torch.ones(1, 3))
-    >>> y.tolist(), round(log_det.item(), 4)           # log_det = 3 log 2
-    ([[2.0, 2.0, 2.0]], 2.0794)
+    Paper: [1] Dinh, Krueger and Bengio, 2014.
+
+    Args:
+        features: the vector's length.
+
+    Example:
+        >>> layer = DiagonalScaling(3)
+        >>> with torch.no_grad():
+        ...     _ = layer.log_s.fill_(math.log(2.0))
+        >>> y, log_det = layer(torch.ones(1, 3))
+        >>> y.tolist(), round(log_det.item(), 4)           # log_det = 3 log 2
+        ([[2.0, 2.0, 2.0]], 2.0794)
     """
 
     def __init__(self, features: int):
@@ -212,16 +244,24 @@ class Permutation(FlowLayer):
 
         y_j = x_{perm[j]},        log|det dy/dx| = 0     (a permutation matrix has det +-1)
 
-    ``kind="reverse"`` reverses the order (as RealNVP [3] and Glow [4] do between couplings,
-    so that every feature gets transformed);
-    ``kind="random"`` draws a permutation from ``seed`` (reproducible, stored as a buffer).
     On images ``(batch, channels, h, w)`` it permutes the channels (``features`` = channels): the
     fixed channel mixing that Glow's 1x1 convolution replaces.
 
-    Example
-    -------
-    >>> Permutation(3)(torch.tensor([[1.0, 2.0, 3.0]]))
-    (tensor([[3., 2., 1.]]), tensor([0.]))
+    Paper: [3] Dinh et al., 2016 and [4] Kingma and Dhariwal, 2018 (reversal between couplings,
+    so that every feature gets transformed).
+
+    Args:
+        features: the number of features (or channels).
+        kind: ``"reverse"`` reverses the order; ``"random"`` draws a permutation from ``seed``
+            (reproducible, stored as a buffer).
+
+    Example:
+        >>> Permutation(3)(torch.tensor([[1.0, 2.0, 3.0]]))
+        (tensor([[3., 2., 1.]]), tensor([0.]))
+        >>> layer = Permutation(4, kind="random")
+        >>> x = torch.arange(4.0)[None]
+        >>> torch.equal(layer.inverse(layer(x)[0])[0], x), sorted(layer.perm.tolist())
+        (True, [0, 1, 2, 3])
     """
 
     def __init__(self, features: int, kind: str = "reverse", seed: int = 0):
