@@ -32,7 +32,7 @@ def _pixels(x: Tensor) -> int:
 
 
 class BatchNormFlow(FlowLayer):
-    """Batch normalisation as a flow layer [3] (RealNVP, Dinh et al., 2016).
+    """Batch normalisation as a flow layer: a per-channel affine map with the batch's statistics.
 
         y = (x - mu) / sqrt(var + eps) * exp(log_gamma) + beta
         log|det dy/dx| = n * sum_c (log_gamma_c - 0.5 log(var_c + eps)),   n = h*w on images, else 1
@@ -45,16 +45,24 @@ class BatchNormFlow(FlowLayer):
     ``inverse`` raises in training mode. Eval mode uses the running averages and is an ordinary
     invertible affine map: sample and report test numbers in eval mode.
 
-    The learned scale is ``exp(log_gamma)`` (always positive, so always invertible); with
-    ``affine=False`` there is no ``log_gamma``, ``beta`` (the lecture's table row).
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
 
-    Example
-    -------
-    >>> layer = BatchNormFlow(2)
-    >>> y, log_det = layer(3 + 2 * torch.randn(1000, 2))     # training mode: batch statistics
-    >>> y.mean(0).abs().max().item() < 1e-5, y.shape, log_det.shape
-    (True, torch.Size([1000, 2]), torch.Size([1000]))
-    >>> x, _ = layer.eval().inverse(y)                         # eval mode: running averages
+    Args:
+        features: the number of features (channels on images).
+        momentum: the running averages' update weight, in (0, 1].
+        eps: added to the variance.
+        affine: learn the scale ``exp(log_gamma)`` (always positive, so always invertible) and
+            shift ``beta``; ``False`` has neither (the lecture's table row).
+
+    Example:
+        >>> layer = BatchNormFlow(2)
+        >>> y, log_det = layer(3 + 2 * torch.randn(1000, 2))     # training mode: batch statistics
+        >>> y.mean(0).abs().max().item() < 1e-5, y.shape, log_det.shape
+        (True, torch.Size([1000, 2]), torch.Size([1000]))
+        >>> layer = layer.eval()                                 # eval mode: running averages
+        >>> x = torch.randn(4, 2)
+        >>> torch.allclose(layer.inverse(layer(x)[0])[0], x, atol=1e-6)
+        True
     """
 
     def __init__(self, features: int, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True):
@@ -121,8 +129,7 @@ class BatchNormFlow(FlowLayer):
 
 
 class ActNorm(FlowLayer):
-    """Activation normalisation [4] (Glow, Kingma and Dhariwal, 2018): a per-channel affine map
-    with data-dependent initialisation, independent of the batch after that.
+    """Activation normalisation: a per-channel affine map initialised from the first batch.
 
         y = x * exp(log_scale) + bias
         log|det dy/dx| = n * sum_c log_scale_c,    n = h*w on images, else 1
@@ -132,14 +139,23 @@ class ActNorm(FlowLayer):
     A channel with (near) zero variance is only centred, not scaled, so its outputs stay
     finite. The "initialised" flag is a registered buffer: it is saved in ``state_dict`` and
     a loaded layer does not initialise again. Unlike ``BatchNormFlow``, the map is the same
-    in training and eval mode, so it has an inverse in both.
+    in training and eval mode and does not depend on the batch after that, so it has an
+    inverse in both.
 
-    Example
-    -------
-    >>> layer = ActNorm(3)
-    >>> y, log_det = layer(5 + 2 * torch.randn(500, 3, 4, 4))
-    >>> bool(layer.initialised), y.mean((0, 2, 3)).abs().max().item() < 1e-5
-    (True, True)
+    Paper: [4] Kingma and Dhariwal, 2018.
+
+    Args:
+        features: the number of features (channels on images).
+        min_std: channels whose standard deviation is below this are only centred.
+
+    Example:
+        >>> layer = ActNorm(3)
+        >>> x = 5 + 2 * torch.randn(500, 3, 4, 4)
+        >>> y, log_det = layer(x)
+        >>> bool(layer.initialised), y.mean((0, 2, 3)).abs().max().item() < 1e-5
+        (True, True)
+        >>> torch.allclose(layer.inverse(y)[0], x, atol=1e-5), log_det.shape
+        (True, torch.Size([500]))
     """
 
     def __init__(self, features: int, min_std: float = 1e-6):

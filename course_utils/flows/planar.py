@@ -26,14 +26,19 @@ __all__ = ["PlanarFlow", "planar_u_hat", "planar_log_det"]
 
 
 def planar_u_hat(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    """The invertibility reparametrisation of [2] (Rezende and Mohamed, 2015), batched.
+    """The planar flow's invertibility reparametrisation, batched: ``u_hat`` with ``w.u_hat > -1``.
 
         u_hat = u + (m(w.u) - w.u) * w / ||w||^2,    m(a) = -1 + softplus(a)
 
-    so that ``w.u_hat = m(w.u) > -1``. ``u``, ``w``: ``(..., features)``. Returns ``u_hat`` and
-    ``1 + w.u_hat = softplus(w.u)`` (shape ``(...)``), the latter computed directly: ``1 + w.u_hat``
-    would round to 0 when ``w.u`` is very negative. ``||w||^2`` is floored at the smallest
-    positive float, and ``w = 0`` (the identity map) gives ``u_hat = u`` and ``1 + w.u_hat = 1``.
+    so that ``w.u_hat = m(w.u) > -1``. Returns ``u_hat`` and ``1 + w.u_hat = softplus(w.u)``
+    (shape ``(...)``), the latter computed directly: ``1 + w.u_hat`` would round to 0 when
+    ``w.u`` is very negative. ``||w||^2`` is floored at the smallest positive float, and
+    ``w = 0`` (the identity map) gives ``u_hat = u`` and ``1 + w.u_hat = 1``.
+
+    Paper: [2] Rezende and Mohamed, 2015 (appendix A.1).
+
+    Args:
+        u, w: the raw parameters, ``(..., features)``.
 
     Example:
         >>> u_hat, one_plus = planar_u_hat(torch.tensor([-3.0, 0.0]), torch.tensor([1.0, 0.0]))
@@ -48,12 +53,18 @@ def planar_u_hat(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def planar_log_det(t: Tensor, one_plus_wu_hat: Tensor) -> Tensor:
-    """``log|1 + (w.u_hat) h'(w.x + b)|`` for ``h = tanh``, from ``t = tanh(w.x + b)``.
+    """The planar flow's log-determinant ``log|1 + (w.u_hat) h'(w.x + b)|`` for ``h = tanh``.
 
-        log|det dy/dx| = log(t^2 + (1 + w.u_hat)(1 - t^2))
+        log|det dy/dx| = log(t^2 + (1 + w.u_hat)(1 - t^2)),    t = tanh(w.x + b)
 
     (the same as ``log(1 + (w.u_hat)(1 - t^2))``, written as a sum of two terms >= 0 to avoid the
     cancellation ``1 - (almost 1)`` when ``w.u_hat`` is close to -1). Broadcasts.
+
+    Paper: [2] Rezende and Mohamed, 2015.
+
+    Args:
+        t: ``tanh(w.x + b)``, any shape.
+        one_plus_wu_hat: ``1 + w.u_hat``, the second output of :func:`planar_u_hat`.
 
     Example:
         >>> round(planar_log_det(torch.tensor(0.0), torch.tensor(2.0)).item(), 4)   # log 2
@@ -63,7 +74,7 @@ def planar_log_det(t: Tensor, one_plus_wu_hat: Tensor) -> Tensor:
 
 
 class PlanarFlow(FlowLayer):
-    """Planar flow [2] with the u-hat reparametrisation that keeps it invertible.
+    """Planar flow with the u-hat reparametrisation that keeps it invertible.
 
         y = x + u_hat * h(w.x + b),   h = tanh
         log|det dy/dx| = log|1 + u_hat . h'(w.x + b) w| = log|1 + (w.u_hat) h'(w.x + b)|
@@ -80,17 +91,22 @@ class PlanarFlow(FlowLayer):
     outside the bracket ``[w.y - |w.u_hat|, w.y + |w.u_hat|]`` are replaced by bisection) finds
     ``a`` to about 1e-13 in float64; then ``x = y - u_hat tanh(a + b)``.
 
-    Example
-    -------
-    >>> layer = PlanarFlow(2)
-    >>> with torch.no_grad():
-    ...     _ = layer.w.copy_(torch.tensor([1.0, 0.0])), layer.u.copy_(torch.tensor([-3.0, 0.0]))
-    >>> round((layer.w @ layer.u_hat).item(), 4)     # raw w.u = -3, but w.u_hat = m(-3) > -1
-    -0.9514
-    >>> x = torch.randn(5, 2)
-    >>> y, log_det = layer(x)
-    >>> torch.allclose(layer.inverse(y)[0], x, atol=1e-5)
-    True
+    Paper: [2] Rezende and Mohamed, 2015.
+
+    Args:
+        features: the vector's length.
+        max_iter: the most iterations of the inverse's root solve.
+
+    Example:
+        >>> layer = PlanarFlow(2)
+        >>> with torch.no_grad():
+        ...     _ = layer.w.copy_(torch.tensor([1.0, 0.0])), layer.u.copy_(torch.tensor([-3.0, 0.0]))
+        >>> round((layer.w @ layer.u_hat).item(), 4)     # raw w.u = -3, but w.u_hat = m(-3) > -1
+        -0.9514
+        >>> x = torch.randn(5, 2)
+        >>> y, log_det = layer(x)
+        >>> torch.allclose(layer.inverse(y)[0], x, atol=1e-5)
+        True
     """
 
     def __init__(self, features: int, max_iter: int = 100):
