@@ -91,3 +91,21 @@ def test_expected_values_are_independent_of_the_reference():
     assert torch.allclose(affine_ref(x, -2.0, 1.0), torch.distributions.Normal(1.0, 2.0).log_prob(x).double())
     assert torch.allclose(lognormal_ref(x, 0.2, 0.7),
                           torch.distributions.LogNormal(0.2, 0.7).log_prob(x).double())
+
+
+@pytest.mark.parametrize("check,shortcut", [
+    (nb02.affine_log_density, lambda x, a, b: torch.distributions.Normal(b, abs(a)).log_prob(x)),
+    (nb02.lognormal_log_density, lambda x, mu, sigma: torch.distributions.LogNormal(mu, sigma).log_prob(x)),
+    (nb02.linear_map_log_density,
+     lambda x, A, b: torch.distributions.MultivariateNormal(b, covariance_matrix=A @ A.T).log_prob(x)),
+])
+def test_torch_distributions_is_refused_kindly(check, shortcut):
+    with pytest.raises(CheckFailed, match="calls torch.distributions.*change of variables.*hint"):
+        check(shortcut)
+    assert torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor(0.0)) < 0   # switched on again
+
+
+def test_the_log_normal_check_hands_back_a_working_reference():
+    ref = nb02.lognormal_log_density(not_attempted)
+    x = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    assert torch.allclose(ref(x, 0.0, 1.0), torch.distributions.LogNormal(0.0, 1.0).log_prob(x))

@@ -11,12 +11,24 @@ from torch.distributions import LogNormal, MultivariateNormal, Normal
 
 from ..flows.base import standard_normal_log_prob
 from . import CheckFailed, assert_close, assert_shape, exercise
+from .shortcuts import call_without
 
 __all__ = ["affine_log_density", "lognormal_log_density", "linear_map_log_density"]
 
+HINT = " (see the hint under the exercise)"
+#: the exercises are about the change of variables: a library that knows the answer is switched off
+DISTRIBUTIONS = [("torch.distributions.Distribution.__init__", "torch.distributions")]
+REASON = "the change of variables formula"
+
+
+def _lognormal_reference(x: torch.Tensor, mu: float, sigma: float) -> torch.Tensor:
+    """log p_X(x) of X = exp(mu + sigma Z), from ``torch.distributions.LogNormal``."""
+    return LogNormal(torch.tensor(mu, dtype=x.dtype), sigma).log_prob(x)
+
 
 def _call(student_fn, *args):
-    return student_fn(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+    return call_without(DISTRIBUTIONS, REASON, student_fn,
+                        *[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
 
 
 def _no_nan(got, what: str, hint: str) -> None:
@@ -26,26 +38,48 @@ def _no_nan(got, what: str, hint: str) -> None:
 
 @exercise(1, "the density of an affine map")
 def affine_log_density(student_fn):
-    """``student_fn(x, a, b)`` returns log p_X(x) for X = a Z + b, Z ~ N(0, 1)."""
+    """Check exercise 1: ``student_fn(x, a, b)`` returns log p_X(x) for X = a Z + b, Z ~ N(0, 1).
+
+    Compared with ``torch.distributions.Normal(b, |a|)`` for four (a, b), two of them with a < 0;
+    ``torch.distributions`` is switched off while the student's code runs.
+
+    Example:
+        >>> affine_log_density(lambda x, a, b: -0.5 * ((x - b) / a) ** 2 - 0.5 * math.log(2 * math.pi)
+        ...                    - math.log(abs(a)))
+        Exercise 1 (the density of an affine map): correct. Well done!
+    """
     x = torch.linspace(-3.0, 4.0, 8, dtype=torch.float64)
     for a, b in [(2.0, 1.0), (-0.5, 3.0), (1.0, 0.0), (-3.0, -1.0)]:
         expected = Normal(torch.tensor(b, dtype=torch.float64), abs(a)).log_prob(x)
         got = _call(student_fn, x, a, b)
         what = f"log p_X(x) for X = {a:g} Z + {b:g} at x = {x.numpy().round(2).tolist()}"
-        _no_nan(got, what, "a is negative here, so take the log of |a|, not of a")
+        _no_nan(got, what, "a is negative here, so take the log of |a|, not of a" + HINT)
         z = (x - b) / a
         assert_close(got, expected, what, atol=1e-8, slips={
-            "the Jacobian term is left out (add log|d f^{-1}/dx| = -log|a|)": standard_normal_log_prob(z, event_dims=0),
-            "log|a| is added instead of subtracted (d f^{-1}/dx = 1/a)": standard_normal_log_prob(z, event_dims=0) + math.log(abs(a)),
+            "the Jacobian term is left out (add log|d f^{-1}/dx| = -log|a|)" + HINT: standard_normal_log_prob(z, event_dims=0),
+            "log|a| is added instead of subtracted (d f^{-1}/dx = 1/a)" + HINT: standard_normal_log_prob(z, event_dims=0) + math.log(abs(a)),
             "z is computed as a (x - b) instead of (x - b) / a":
                 standard_normal_log_prob(a * (x - b), event_dims=0) - math.log(abs(a)),
             "the density is returned instead of its log": expected.exp(),
         })
 
 
-@exercise(2, "the log-normal density of exp(Z)")
+@exercise(2, "the log-normal density of exp(Z)", reference=_lognormal_reference)
 def lognormal_log_density(student_fn):
-    """``student_fn(x, mu, sigma)`` returns log p_X(x) for X = exp(mu + sigma Z), Z ~ N(0, 1)."""
+    """Check exercise 2: ``student_fn(x, mu, sigma)`` returns log p_X(x) for X = exp(mu + sigma Z).
+
+    Compared with ``torch.distributions.LogNormal`` for three (mu, sigma), with
+    ``torch.distributions`` switched off while the student's code runs. Returns the student's
+    function when it is right, and a ``LogNormal``-based reference when not attempted yet.
+
+    Example:
+        >>> def mine(x, mu, sigma):
+        ...     z = (torch.log(x) - mu) / sigma
+        ...     return -0.5 * z**2 - 0.5 * math.log(2 * math.pi) - math.log(sigma) - torch.log(x)
+        >>> lognormal_log_density(mine) is mine
+        Exercise 2 (the log-normal density of exp(Z)): correct. Well done!
+        True
+    """
     x = torch.tensor([0.05, 0.3, 1.0, 2.0, 5.0, 20.0], dtype=torch.float64)
     for mu, sigma in [(0.0, 1.0), (0.5, 0.25), (-1.0, 2.0)]:
         expected = LogNormal(torch.tensor(mu, dtype=torch.float64), sigma).log_prob(x)
@@ -54,10 +88,10 @@ def lognormal_log_density(student_fn):
         _no_nan(got, what, "every x here is positive, so look for a log of a negative number")
         z = (torch.log(x) - mu) / sigma
         assert_close(got, expected, what, atol=1e-8, slips={
-            "the 1/x factor of d(log x)/dx is left out (subtract log x)":
+            "the 1/x factor of d(log x)/dx is left out (subtract log x)" + HINT:
                 standard_normal_log_prob(z, event_dims=0) - math.log(sigma),
-            "the 1/sigma factor is left out (subtract log sigma)": standard_normal_log_prob(z, event_dims=0) - torch.log(x),
-            "both Jacobian factors are left out": standard_normal_log_prob(z, event_dims=0),
+            "the 1/sigma factor is left out (subtract log sigma)" + HINT: standard_normal_log_prob(z, event_dims=0) - torch.log(x),
+            "both Jacobian factors are left out" + HINT: standard_normal_log_prob(z, event_dims=0),
             "log x is added instead of subtracted": standard_normal_log_prob(z, event_dims=0) - math.log(sigma) + torch.log(x),
             "the density is returned instead of its log": expected.exp(),
         })
@@ -65,7 +99,18 @@ def lognormal_log_density(student_fn):
 
 @exercise(3, "the log-density of a 2-D linear map")
 def linear_map_log_density(student_fn):
-    """``student_fn(x, A, b)`` returns log p_X(x), shape (n,), for X = A Z + b, Z ~ N(0, I)."""
+    """Check exercise 3: ``student_fn(x, A, b)`` returns log p_X(x), shape (n,), for X = A Z + b.
+
+    Compared with ``torch.distributions.MultivariateNormal(b, A A^T)`` for two matrices, one with
+    a negative determinant; ``torch.distributions`` is switched off while the student's code runs.
+
+    Example:
+        >>> def mine(x, A, b):
+        ...     z = torch.linalg.solve(A, (x - b).T).T
+        ...     return (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(1) - torch.linalg.slogdet(A).logabsdet
+        >>> linear_map_log_density(mine)
+        Exercise 3 (the log-density of a 2-D linear map): correct. Well done!
+    """
     gen = torch.Generator().manual_seed(2)
     x = 2 * torch.randn(6, 2, generator=gen, dtype=torch.float64)
     cases = [
@@ -79,7 +124,7 @@ def linear_map_log_density(student_fn):
         if isinstance(got, torch.Tensor) and got.dim() == 0:
             raise CheckFailed(f"{what} should have one value per point, shape ({x.shape[0]},), but is a single "
                               "number: sum the Gaussian's log-density over the 2 coordinates (dim=1), not over the points")
-        _no_nan(got, what, "det A can be negative: use torch.linalg.slogdet(A).logabsdet (or log|det A|)")
+        _no_nan(got, what, "det A can be negative: use torch.linalg.slogdet(A).logabsdet (or log|det A|)" + HINT)
         assert_shape(got, (x.shape[0],), what)
         logdet = torch.linalg.slogdet(A).logabsdet
         z = torch.linalg.solve(A, (x - b).T).T
@@ -88,9 +133,9 @@ def linear_map_log_density(student_fn):
             return standard_normal_log_prob(v)
 
         assert_close(got, expected, what, atol=1e-8, slips={
-            "the log-determinant is left out (subtract log|det A|)": log_pz(z),
-            "log|det A| is added instead of subtracted (det of the inverse is 1/det A)": log_pz(z) + logdet,
+            "the log-determinant is left out (subtract log|det A|)" + HINT: log_pz(z),
+            "log|det A| is added instead of subtracted (det of the inverse is 1/det A)" + HINT: log_pz(z) + logdet,
             "z is computed as A (x - b) instead of A^{-1} (x - b)": log_pz((x - b) @ A.T) - logdet,
-            "z is computed with A transposed (z = A^{-T}(x - b)): mind x's layout (n, 2), one point per row":
+            "z is computed with A transposed (z = A^{-T}(x - b)): mind x's layout (n, 2), one point per row" + HINT:
                 log_pz(torch.linalg.solve(A.T, (x - b).T).T) - logdet,
         })
