@@ -42,7 +42,17 @@ __all__ = ["exercise", "assert_close", "assert_shape", "CheckFailed", "explain_s
 
 
 class CheckFailed(AssertionError):
-    """A wrong answer: the message says what was expected and what came back."""
+    """A wrong answer: the message says what was expected and what came back.
+
+    A subclass of ``AssertionError``, so a plain ``assert`` inside a checker fails the same way.
+
+    Example:
+        >>> try:
+        ...     assert_close(9.0, 6.0, "double(3)")
+        ... except CheckFailed as err:
+        ...     print(isinstance(err, AssertionError), err)
+        True double(3): expected 6, got 9 (largest difference 3).
+    """
 
 
 #: every check outcome of this Python process, in order (see the module docstring)
@@ -65,20 +75,29 @@ def _record(run, status: str, message: str) -> None:
 def exercise(number: int, title: str, reference: Callable | None = None) -> Callable:
     """Turn an assertion-based checker into a notebook check (see the module docstring).
 
-    With ``reference``, the check returns the student's function when it passes and
-    ``reference`` when it is not attempted, so later cells can use the returned one.
+    Args:
+        number, title: the exercise's number and title, as in the notebook's heading.
+        reference: the course's own version: the check then returns the student's function
+            when it passes and ``reference`` when it is not attempted, so later cells can use
+            the returned one.
 
-    >>> @exercise(1, "double a number", reference=lambda x: 2 * x)
-    ... def double(student_fn):
-    ...     assert_close(student_fn(3.0), 6.0, "double(3)")
-    >>> mine = lambda x: x + x
-    >>> double(mine) is mine
-    Exercise 1 (double a number): correct. Well done!
-    True
-    >>> double(lambda x: x * x)
-    Traceback (most recent call last):
-    ...
-    course_utils.checks.CheckFailed: Exercise 1 (double a number) is not right yet: double(3): expected 6, got 9 (largest difference 3).
+    Example:
+        >>> @exercise(1, "double a number", reference=lambda x: 2 * x)
+        ... def double(student_fn):
+        ...     assert_close(student_fn(3.0), 6.0, "double(3)")
+        >>> mine = lambda x: x + x
+        >>> double(mine) is mine
+        Exercise 1 (double a number): correct. Well done!
+        True
+        >>> def not_yet(x):
+        ...     raise NotImplementedError
+        >>> double(not_yet)(5.0)                 # not attempted: the reference comes back
+        Exercise 1 (double a number): not attempted yet. Replace `raise NotImplementedError` ...
+        10.0
+        >>> double(lambda x: x * x)
+        Traceback (most recent call last):
+        ...
+        course_utils.checks.CheckFailed: Exercise 1 (double a number) is not right yet: double(3): expected 6, got 9 (largest difference 3).
     """
 
     def decorate(checker):
@@ -121,12 +140,18 @@ def exercise(number: int, title: str, reference: Callable | None = None) -> Call
 def unpack_pair(out, what: str, names: str = "(y, log_det)") -> tuple:
     """Return ``out`` if it is a pair, else fail saying what came back.
 
-    >>> unpack_pair((1, 2), "f(x)")
-    (1, 2)
-    >>> unpack_pair(3, "f(x)")
-    Traceback (most recent call last):
-    ...
-    course_utils.checks.CheckFailed: f(x) should return a pair (y, log_det), but returned int
+    Args:
+        out: what the student's function returned.
+        what: the call, as the message should name it (``"f(x)"``).
+        names: the pair's names, as the message should show them.
+
+    Example:
+        >>> unpack_pair((1, 2), "f(x)")
+        (1, 2)
+        >>> unpack_pair(3, "f(x)")
+        Traceback (most recent call last):
+        ...
+        course_utils.checks.CheckFailed: f(x) should return a pair (y, log_det), but returned int
     """
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         extra = f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""
@@ -157,7 +182,15 @@ def _as_tensor(value, what: str) -> torch.Tensor:
 
 
 def assert_shape(got, shape, what: str) -> None:
-    """Fail with both shapes when ``got`` has the wrong shape."""
+    """Fail with both shapes when ``got`` has the wrong shape.
+
+    Example:
+        >>> assert_shape(torch.zeros(4, 2), (4, 2), "the samples")
+        >>> assert_shape(torch.zeros(4), (4, 2), "the samples")
+        Traceback (most recent call last):
+        ...
+        course_utils.checks.CheckFailed: the samples should have shape (4, 2), but has shape (4,)
+    """
     got_t = _as_tensor(got, what)
     if tuple(got_t.shape) != tuple(shape):
         raise CheckFailed(f"{what} should have shape {tuple(shape)}, but has shape {tuple(got_t.shape)}")
@@ -167,8 +200,21 @@ def assert_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 
                  slips: dict | None = None) -> None:
     """Fail with expected and returned values (and a diagnosis) unless they match.
 
-    ``slips`` maps a description of a common mistake to the value that mistake produces,
-    e.g. ``{"the sign is flipped": -expected}``; a wrong answer equal to one of them says so.
+        |got - expected| <= atol + rtol |expected|   element-wise (``torch.allclose``), shapes equal
+
+    Args:
+        got: the student's value (a number or a tensor).
+        expected: the right value.
+        what: what the value is, as the message should name it.
+        slips: maps a description of a common mistake to the value that mistake produces,
+            e.g. ``{"the sign is flipped": -expected}``; a wrong answer equal to one of them says so.
+
+    Example:
+        >>> assert_close(torch.tensor([1.0, 2.0]), [1.0, 2.0], "the mean")
+        >>> assert_close(-0.5, 0.5, "log|det J|", slips={"the sign is flipped": -0.5})
+        Traceback (most recent call last):
+        ...
+        course_utils.checks.CheckFailed: log|det J|: expected 0.5, got -0.5 (largest difference 1). This is what you get when the sign is flipped.
     """
     got_t = _as_tensor(got, what)
     exp_t = _as_tensor(expected, "the expected value").to(torch.float64)
@@ -189,7 +235,18 @@ def assert_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 
 
 
 def explain_slips(got, slips: dict | None, atol: float = 1e-5, rtol: float = 1e-4) -> str:
-    """A sentence naming the common mistake whose result matches ``got``, or ``""``."""
+    """A sentence naming the common mistake whose result matches ``got``, or ``""``.
+
+    Args:
+        got: the student's value, a tensor.
+        slips: maps a description of a mistake to the value it produces (see :func:`assert_close`).
+
+    Example:
+        >>> explain_slips(torch.tensor(2.0), {"you forgot the square root": 4.0, "you halved it": 2.0})
+        ' This is what you get when you halved it.'
+        >>> explain_slips(torch.tensor(3.0), {"you halved it": 2.0})
+        ''
+    """
     for description, value in (slips or {}).items():
         v = _as_tensor(value, "slip").to(torch.float64).cpu()
         g = got.detach().to(torch.float64).cpu()
