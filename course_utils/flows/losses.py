@@ -27,9 +27,15 @@ __all__ = ["nll_loss", "eval_log_prob", "held_out_nll", "GapReport", "gap_report
 
 
 def nll_loss(model: nn.Module, x: Tensor) -> Tensor:
-    """The density-fitting loss: mean negative log-likelihood ``-mean_i log p(x_i)`` in nats.
+    """The density-fitting loss: the mean negative log-likelihood of a batch, in nats.
+
+        NLL = -(1/n) sum_i log p(x_i),    log p(x) = log p_Z(f(x)) + log|det J_f(x)|
 
     Written to be passed straight to ``course_utils.train.fit(model, nll_loss, batches, steps)``.
+
+    Args:
+        model: anything with ``log_prob(x) -> (batch,)``, e.g. a ``NormalizingFlow``.
+        x: a batch of data.
 
     Example:
         >>> from course_utils.flows import realnvp
@@ -48,7 +54,9 @@ def eval_log_prob(model: nn.Module, x: Tensor, chunk: int = 8192) -> Tensor:
     averages for a held-out density).
 
     Args:
-        model: anything with ``log_prob``; x: a batch of samples; chunk: samples per evaluation.
+        model: anything with ``log_prob``.
+        x: a batch of samples.
+        chunk: samples per evaluation.
 
     Example:
         >>> from course_utils.flows import realnvp
@@ -69,8 +77,10 @@ def eval_log_prob(model: nn.Module, x: Tensor, chunk: int = 8192) -> Tensor:
 def held_out_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
     """Mean NLL (nats) of held-out samples ``x``, in eval mode, evaluated in chunks.
 
-    On fresh samples from the data density this estimates the cross-entropy, which is at least
-    the density's true entropy; the difference is KL(data || model).
+        held-out NLL = -(1/n) sum_i log q(x_i)  ~  H(p, q) = H(p) + KL(p || q) >= H(p)   (x_i ~ p)
+
+    On fresh samples from the data density ``p`` this estimates the cross-entropy, which is at
+    least the density's true entropy; the difference is KL(data || model).
 
     Example:
         >>> from course_utils.flows import realnvp
@@ -82,6 +92,13 @@ def held_out_nll(model: nn.Module, x: Tensor, chunk: int = 8192) -> float:
 
 class GapReport(NamedTuple):
     """Test NLL, true entropy and their difference (all in nats), with the gap's standard error.
+
+    Args:
+        nll: the model's mean NLL on the samples.
+        entropy: the true density's mean ``-log p`` on the same samples.
+        gap: ``nll - entropy``, an estimate of ``KL(p || q) >= 0``.
+        gap_se: the gap's standard error.
+        n: the number of samples.
 
     Example:
         >>> print(GapReport(nll=2.5, entropy=2.4, gap=0.1, gap_se=0.01, n=1000))
@@ -103,9 +120,17 @@ class GapReport(NamedTuple):
 def gap_report(model: nn.Module, density, n: int = 20_000, x: Tensor | None = None) -> GapReport:
     """Compare a density model with a toy density on ``n`` fresh samples (or on given ``x``).
 
+        gap = (1/n) sum_i [log p(x_i) - log q(x_i)]  ~  KL(p || q),   se = std_i(...) / sqrt(n)
+
     ``model.log_prob`` is evaluated in eval mode, in chunks; ``density.log_prob`` must be
     exact (``course_utils.data.toy_density`` with ``has_log_prob``). Points where the model's
     log-density is not finite make the NLL infinite, which is reported as it is.
+
+    Args:
+        model: the density model ``q`` (anything with ``log_prob``).
+        density: the true density ``p``, with an exact ``log_prob`` and ``sample``.
+        n: the number of fresh samples of ``p``.
+        x: samples to use instead of fresh ones.
 
     Example:
         >>> from course_utils.data import toy_density
