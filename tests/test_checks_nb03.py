@@ -124,3 +124,30 @@ def test_triangular_map_jacobian_is_lower_triangular():
     J = torch.autograd.functional.jacobian(lambda v: nb03.triangular_map(v[None])[0], x)
     assert torch.equal(J.triu(1), torch.zeros(3, 3, dtype=torch.float64))
     assert torch.allclose(torch.linalg.slogdet(J).logabsdet, tri_ref(x[None])[0])
+
+
+def _with_flow_sequential(layers, x):
+    return FlowSequential(*layers)(x)
+
+
+@pytest.mark.parametrize("name,shortcut,words", [
+    ("nb03.chain_forward", _with_flow_sequential, "FlowSequential.forward"),
+    ("nb03.flow_log_prob", lambda layers, x: NormalizingFlow(FlowSequential(*layers), standard_normal(x.shape[1])).log_prob(x),
+     "torch.distributions"),
+    ("nb03.flow_log_prob", lambda layers, x: torch.distributions.MultivariateNormal(
+        torch.zeros(x.shape[1], dtype=x.dtype), torch.eye(x.shape[1], dtype=x.dtype)).log_prob(chain_ref(layers, x)[0])
+     + chain_ref(layers, x)[1], "torch.distributions"),
+    ("nb03.triangular_map_log_det", lambda x: torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(
+        lambda v: nb03.triangular_map(v[None])[0], xi)).logabsdet for xi in x]), "jacobian"),
+])
+def test_shortcuts_are_refused_kindly(name, shortcut, words):
+    check = CASES[name][0]
+    with pytest.raises(CheckFailed, match=f"calls .*{re.escape(words)}.*switched off"):
+        check(shortcut)
+
+
+def test_flow_log_prob_may_use_flow_sequential_for_the_chain():
+    def with_chain(layers, x):
+        z, log_det = FlowSequential(*layers)(x)
+        return (-0.5 * z**2).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi) + log_det
+    assert nb03.flow_log_prob(with_chain) is with_chain

@@ -14,13 +14,43 @@ from torch.distributions import MultivariateNormal
 
 from ..flows import ActNorm, AffineCoupling, Permutation
 from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
+from .nb01 import AUTOGRAD, DETERMINANTS
+from .shortcuts import call_without
 
 __all__ = ["example_chain", "triangular_map", "chain_forward", "triangular_map_log_det", "flow_log_prob"]
 
+HINT = " (see the hint under the exercise)"
+#: library code that runs a whole chain, or a whole flow's density, for you
+CHAIN = ["course_utils.flows.base.FlowSequential.forward", "course_utils.flows.base.NormalizingFlow.log_prob"]
+DENSITY = [("torch.distributions.Distribution.__init__", "torch.distributions"),
+           "course_utils.flows.base.standard_normal_log_prob", "course_utils.flows.base.NormalizingFlow.log_prob"]
+
+
+def _chain_reference(layers, x):
+    """``(z, log_det)`` of the composition of ``layers`` (what ``FlowSequential`` does)."""
+    log_det = x.new_zeros(x.shape[0])
+    for layer in layers:
+        x, ld = layer(x)
+        log_det = log_det + ld
+    return x, log_det
+
+
+def _log_prob_reference(layers, x):
+    """``log N(z; 0, I) + log_det`` for the composition of ``layers``."""
+    z, log_det = _chain_reference(layers, x)
+    return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi) + log_det
+
 
 def example_chain(dim: int = 3, seed: int = 0, dtype=torch.float64) -> list[nn.Module]:
-    """A small chain of flow layers (data -> latent) with random, non-trivial parameters:
-    ActNorm, affine coupling, a random permutation, affine coupling (flipped), in eval mode."""
+    """A small chain of flow layers (data -> latent) with random, non-trivial parameters.
+
+    ActNorm, affine coupling, a random permutation, affine coupling (flipped), in eval mode, in
+    ``dtype`` (float64 by default), the same for the same ``seed``.
+
+    Example:
+        >>> [type(layer).__name__ for layer in example_chain(dim=3, seed=0)]
+        ['ActNorm', 'AffineCoupling', 'Permutation', 'AffineCoupling']
+    """
     gen = torch.Generator().manual_seed(seed)
     layers = [ActNorm(dim), AffineCoupling(dim, hidden=16), Permutation(dim, kind="random", seed=seed),
               AffineCoupling(dim, hidden=16, flip=True)]
@@ -36,11 +66,15 @@ def example_chain(dim: int = 3, seed: int = 0, dtype=torch.float64) -> list[nn.M
 
 
 def triangular_map(x: torch.Tensor) -> torch.Tensor:
-    """The lower-triangular map of exercise 3, for x of shape (n, 3):
+    """The lower-triangular map of exercise 3, for x of shape (n, 3).
 
         y1 = -2 x1 + 1
         y2 = x2 exp(x1 / 2) + sin(x1)
         y3 = x3 + x3^3 / 3 + x1 x2
+
+    Example:
+        >>> triangular_map(torch.zeros(1, 3))
+        tensor([[1., 0., 0.]])
     """
     x1, x2, x3 = x[:, 0], x[:, 1], x[:, 2]
     return torch.stack([-2 * x1 + 1, x2 * torch.exp(x1 / 2) + torch.sin(x1), x3 + x3**3 / 3 + x1 * x2], dim=1)
@@ -74,15 +108,32 @@ def _each_layer_at(layers, x):
 
 
 
-@exercise(1, "log-dets add up along a chain")
+@exercise(1, "log-dets add up along a chain", reference=_chain_reference)
 def chain_forward(student_fn):
-    """``student_fn(layers, x)`` returns ``(z, log_det)`` for the composition of ``layers``."""
+    """Check exercise 1: ``student_fn(layers, x)`` returns ``(z, log_det)`` for the chain ``layers``.
+
+    Compared with the autograd Jacobian of the whole chain, in 3-D and 4-D; the library's
+    ``FlowSequential`` is switched off while the student's code runs. Returns the student's
+    function when it is right, and a reference loop when not attempted yet.
+
+    Example:
+        >>> def mine(layers, x):
+        ...     log_det = x.new_zeros(x.shape[0])
+        ...     for layer in layers:
+        ...         x, ld = layer(x)
+        ...         log_det = log_det + ld
+        ...     return x, log_det
+        >>> chain_forward(mine) is mine
+        Exercise 1 (log-dets add up along a chain): correct. Well done!
+        True
+    """
     for dim, seed in [(3, 0), (4, 1)]:
         layers = example_chain(dim, seed)
         x = _points(5, dim, seed)
         z_exp, ld_exp = _brute_force(layers, x)
         with torch.no_grad():
-            got = unpack_pair(student_fn(layers, x.clone()), "chain_forward(layers, x)", "(z, log_det)")
+            got = unpack_pair(call_without(CHAIN, "passing x through the layers yourself", student_fn,
+                                           layers, x.clone()), "chain_forward(layers, x)", "(z, log_det)")
         z, log_det = got
         what = f"for the {len(layers)}-layer chain in {dim}-D"
         assert_close(z, z_exp, f"z {what}", atol=1e-8)
@@ -92,38 +143,64 @@ def chain_forward(student_fn):
                 v, last = layer(v)
         assert_close(log_det, ld_exp, f"log_det {what} (one value per sample)", atol=1e-8, slips={
             "each layer's log-det is evaluated at the original x instead of at its own input "
-            "(pass the output of one layer on to the next)": _each_layer_at(layers, x),
-            "only the last layer's log-det is returned (add them all up)": last,
+            "(pass the output of one layer on to the next)" + HINT: _each_layer_at(layers, x),
+            "only the last layer's log-det is returned (add them all up)" + HINT: last,
             "the log-dets are subtracted instead of added": -ld_exp,
         })
 
 
 @exercise(3, "the log-det of a lower-triangular map")
 def triangular_map_log_det(student_fn):
-    """``student_fn(x)`` returns log|det J(x)| of ``triangular_map``, one value per row of x."""
+    """Check exercise 3: ``student_fn(x)`` returns log|det J(x)| of ``triangular_map``, one per row.
+
+    Compared with ``slogdet`` of the autograd Jacobian at six points; autograd and determinant
+    functions are switched off while the student's code runs (read the diagonal by hand).
+
+    Example:
+        >>> triangular_map_log_det(lambda x: math.log(2) + x[:, 0] / 2 + torch.log1p(x[:, 2] ** 2))
+        Exercise 3 (the log-det of a lower-triangular map): correct. Well done!
+    """
     x = _points(6, 3, 2)
     expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(
         lambda v: triangular_map(v[None])[0], xi)).logabsdet for xi in x])
-    got = student_fn(x.clone())
+    got = call_without(AUTOGRAD + DETERMINANTS, "reading the diagonal of a triangular Jacobian by hand",
+                       student_fn, x.clone())
     what = "log|det J| of the triangular map at 6 points"
     if isinstance(got, torch.Tensor) and torch.isnan(got).any():
-        raise CheckFailed(f"{what} contains NaN: dy1/dx1 = -2 is negative, so take log|.| of the diagonal")
+        raise CheckFailed(f"{what} contains NaN: dy1/dx1 = -2 is negative, so take log|.| of the diagonal" + HINT)
     if isinstance(got, torch.Tensor) and got.dim() == 0:
         raise CheckFailed(f"{what} should have one value per point, shape (6,), but is a single number: "
                           "sum over the diagonal entries of each point, not over the points")
     x1, x3 = x[:, 0], x[:, 2]
     assert_close(got, expected, what, atol=1e-8, slips={
-        "the log 2 from dy1/dx1 = -2 is missing": expected - math.log(2),
-        "dy3/dx3 = 1 + x3^2 is taken as x3^2": math.log(2) + x1 / 2 + torch.log(x3**2),
+        "the log 2 from dy1/dx1 = -2 is missing" + HINT: expected - math.log(2),
+        "dy3/dx3 = 1 + x3^2 is taken as x3^2" + HINT: math.log(2) + x1 / 2 + torch.log(x3**2),
         "the log of the diagonal is replaced by the diagonal itself (det is a product, log|det| a sum of logs)":
             -2 + torch.exp(x1 / 2) + 1 + x3**2,
         "the sign is flipped": -expected,
     })
 
 
-@exercise(2, "a flow's log_prob from its parts")
+@exercise(2, "a flow's log_prob from its parts", reference=_log_prob_reference)
 def flow_log_prob(student_fn):
-    """``student_fn(layers, x)`` returns log p(x) = log N(z; 0, I) + log|det dz/dx|, shape (n,)."""
+    """Check exercise 2: ``student_fn(layers, x)`` returns log p(x) = log N(z; 0, I) + log|det dz/dx|.
+
+    One value per row of ``x``, compared with ``MultivariateNormal`` and the autograd Jacobian of
+    the chain in 3-D and 2-D; ``torch.distributions`` and the library's base log-density are
+    switched off while the student's code runs. Returns the student's function when it is
+    right, and a reference when not attempted yet.
+
+    Example:
+        >>> def mine(layers, x):
+        ...     log_det = x.new_zeros(x.shape[0])
+        ...     for layer in layers:
+        ...         x, ld = layer(x)
+        ...         log_det = log_det + ld
+        ...     return -0.5 * (x**2).sum(1) - 0.5 * x.shape[1] * math.log(2 * math.pi) + log_det
+        >>> flow_log_prob(mine) is mine
+        Exercise 2 (a flow's log_prob from its parts): correct. Well done!
+        True
+    """
     for dim, seed in [(3, 3), (2, 4)]:
         layers = example_chain(dim, seed)
         x = _points(5, dim, seed)
@@ -132,16 +209,17 @@ def flow_log_prob(student_fn):
         log_pz = base.log_prob(z)
         expected = log_pz + log_det
         with torch.no_grad():
-            got = student_fn(layers, x.clone())
+            got = call_without(DENSITY, "writing the base log-density and adding the log-dets yourself",
+                               student_fn, layers, x.clone())
         what = f"log p(x) for the {dim}-D chain at 5 points"
         if isinstance(got, torch.Tensor) and got.dim() == 0:
             raise CheckFailed(f"{what} should have one value per point, shape (5,), but is a single number: "
                               "sum the Gaussian's log-density over the features (dim=1), not over the points")
         assert_shape(got, (x.shape[0],), what)
         assert_close(got, expected, what, atol=1e-8, slips={
-            "the log-det is subtracted instead of added (the layers map data to latent)": log_pz - log_det,
-            "the log-det is left out": log_pz,
-            "the constant -(D/2) log(2 pi) of the Gaussian is missing": expected + 0.5 * dim * math.log(2 * math.pi),
+            "the log-det is subtracted instead of added (the layers map data to latent)" + HINT: log_pz - log_det,
+            "the log-det is left out" + HINT: log_pz,
+            "the constant -(D/2) log(2 pi) of the Gaussian is missing" + HINT: expected + 0.5 * dim * math.log(2 * math.pi),
             "the Gaussian's log-density is not summed over the D features (only the first is used)":
                 -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi) + log_det,
         })
