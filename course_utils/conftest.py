@@ -2,9 +2,12 @@
 shown output can be checked (``pytest --doctest-modules course_utils``, part of ``make test``)."""
 
 import math
+import os
 
-import pytest
-import torch
+os.environ.setdefault("MPLBACKEND", "Agg")   # examples draw figures; never open a window
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from .flows.base import standard_normal_log_prob
 from .linalg import polygon_area
 
 __all__ = ["draw_linear_map", "linear_map_widget", "MONOTONE_MAPS", "change_of_variables_log_density",
-           "draw_change_of_variables", "change_of_variables_widget"]
+           "draw_change_of_variables", "change_of_variables_widget",
+           "fit_siren_1d", "draw_siren_omega", "siren_omega_widget"]
 
 UNIT_SQUARE = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 
@@ -258,8 +259,6 @@ def change_of_variables_widget(name: str = "sinh", a: float = 1.0):
 # ----------------------------------------------------------------------------------------------
 # Notebook 10: SIREN's omega_0 as a frequency knob
 # ----------------------------------------------------------------------------------------------
-
-__all__ += ["fit_siren_1d", "draw_siren_omega", "siren_omega_widget"]
 
 #: the omega_0 values the widget offers
 OMEGA_CHOICES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
