@@ -37,11 +37,17 @@ __all__ = [
 def check_image_shape(x: Tensor, channels: int | None = None, name: str = "input") -> None:
     """Raise a ``ValueError`` unless ``x`` is an image batch ``(batch, channels, height, width)``.
 
-    >>> check_image_shape(torch.zeros(2, 3, 4, 4), channels=3)
-    >>> check_image_shape(torch.zeros(5, 4), channels=3)
-    Traceback (most recent call last):
-    ...
-    ValueError: input: expected shape (batch, 3, height, width), got (5, 4)
+    Args:
+        x: the tensor to check.
+        channels: the number of channels required, or ``None`` for any.
+        name: who is asking, for the message (e.g. the layer's name).
+
+    Example:
+        >>> check_image_shape(torch.zeros(2, 3, 4, 4), channels=3)
+        >>> check_image_shape(torch.zeros(5, 4), channels=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: input: expected shape (batch, 3, height, width), got (5, 4)
     """
     check_shape(x, (None, "channels" if channels is None else channels, "height", "width"), name)
 
@@ -50,20 +56,25 @@ def check_image_shape(x: Tensor, channels: int | None = None, name: str = "input
 # Squeeze
 # ----------------------------------------------------------------------------------------
 class Squeeze(FlowLayer):
-    """Trade space for channels: ``(b, c, h, w) -> (b, 4c, h/2, w/2)`` (RealNVP [3] 2016, Glow [4] 2018).
+    """Trade space for channels: ``(b, c, h, w) -> (b, 4c, h/2, w/2)``, each 2x2 block becomes 4 channels.
 
-    Each 2x2 block of pixels becomes four channels. Channel ``4k + 2a + b`` of the output holds
-    input channel ``k`` at offset ``(a, b)`` inside the block. It only reorders the numbers, so
+        y[:, 4k + 2a + b, i, j] = x[:, k, 2i + a, 2j + b]       a, b in {0, 1}
+        log|det J| = 0            (the numbers are only reordered: a permutation matrix)
 
-        log|det J| = 0.
+    Input channel ``k`` at offset ``(a, b)`` inside a block goes to output channel ``4k + 2a + b``
+    (the order of ``torch.nn.functional.pixel_unshuffle``). The inverse is the matching
+    "unsqueeze" (``inverse``, or the layer ``Unsqueeze``). Height and width must be even.
 
-    The inverse is the matching "unsqueeze". Height and width must be even.
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016 (the squeeze of the multi-scale
+    architecture); [4] Kingma and Dhariwal, 2018.
 
-    Example
-    -------
-    >>> y, log_det = Squeeze()(torch.zeros(5, 1, 8, 8))
-    >>> tuple(y.shape), log_det.tolist()
-    ((5, 4, 4, 4), [0.0, 0.0, 0.0, 0.0, 0.0])
+    Example:
+        >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+        >>> y, log_det = Squeeze()(x)
+        >>> tuple(y.shape), y[0, :, 0, 0].tolist(), log_det.tolist()    # the top-left block
+        ((1, 4, 2, 2), [0.0, 1.0, 4.0, 5.0], [0.0])
+        >>> torch.equal(Squeeze().inverse(y)[0], x)
+        True
     """
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -93,30 +104,38 @@ def _inverse_float64(W: Tensor) -> Tensor:
 
 
 class InvConv1x1(FlowLayer):
-    """Invertible 1x1 convolution, a learned mixing of channels (Glow [4]).
+    """Invertible 1x1 convolution: the same learned ``c x c`` matrix ``W`` mixes the channels at every pixel.
 
-    At every pixel the channel vector is multiplied by the same ``c x c`` matrix ``W``:
+        y[:, :, i, j] = W x[:, :, i, j]          log|det J| = h * w * log|det W|
 
-        y[:, :, i, j] = W x[:, :, i, j]          log|det J| = h * w * log|det W|.
-
-    ``W`` starts as a random rotation (QR of a Gaussian matrix), so the layer starts volume
-    preserving. With ``lu=True`` (Glow's LU parametrisation)
+    Ordered pixel by pixel, the Jacobian is block diagonal with ``h * w`` copies of ``W``, hence
+    the factor ``h * w``. ``W`` starts as a random rotation (QR of a Gaussian matrix), so the
+    layer starts volume preserving. With ``lu=True`` (Glow's LU parametrisation)
 
         W = P L (U + diag(sign * exp(log_s)))    log|det J| = h * w * sum(log_s),
 
     where the permutation ``P`` and the signs are fixed buffers, ``L`` is strictly lower
     triangular plus the identity and ``U`` strictly upper triangular (both kept triangular by
-    masks): the log-det costs O(c) instead of O(c^3). With ``lu=False`` the log-det uses
-    ``slogdet(W)``. The inverse uses ``W^-1``, computed in float64.
+    masks): the log-det costs O(c) instead of O(c^3), and ``det W = sign-product * exp(sum(log_s))``
+    can never reach 0 or change sign. With ``lu=False`` (plain) ``W`` is a free matrix and the
+    log-det uses ``slogdet(W)``. The inverse uses ``W^-1``, computed in float64.
 
-    Example
-    -------
-    >>> layer = InvConv1x1(4)
-    >>> x = torch.randn(2, 4, 8, 8)
-    >>> y, log_det = layer(x)
-    >>> x_back, _ = layer.inverse(y)
-    >>> torch.allclose(x, x_back, atol=1e-5), log_det.abs().max().item() < 1e-4
-    (True, True)
+    Paper: [4] Kingma and Dhariwal, 2018.
+
+    Args:
+        channels: ``c``, the number of channels mixed.
+        lu: the LU parametrisation (``True``) or a plain matrix (``False``).
+
+    Example:
+        >>> layer = InvConv1x1(4)
+        >>> x = torch.randn(2, 4, 8, 8)
+        >>> y, log_det = layer(x)
+        >>> x_back, _ = layer.inverse(y)
+        >>> torch.allclose(x, x_back, atol=1e-5), log_det.abs().max().item() < 1e-4    # a rotation
+        (True, True)
+        >>> W = layer.matrix()
+        >>> bool(torch.isclose(layer(x)[1][0], 64 * torch.linalg.slogdet(W).logabsdet, atol=1e-4))
+        True
     """
 
     def __init__(self, channels: int, lu: bool = True):
@@ -141,7 +160,12 @@ class InvConv1x1(FlowLayer):
         self.log_s = nn.Parameter(torch.log(s.abs()).to(dtype))
 
     def matrix(self) -> Tensor:
-        """The current ``c x c`` matrix ``W``."""
+        """The current ``c x c`` matrix ``W`` (``P L (U + diag(sign * exp(log_s)))`` with ``lu=True``).
+
+        Example:
+            >>> InvConv1x1(3).matrix().shape
+            torch.Size([3, 3])
+        """
         if not self.lu:
             return self.weight
         L = self.L * self.lower_mask + self.eye
@@ -170,11 +194,20 @@ class InvConv1x1(FlowLayer):
 def checkerboard_mask(h: int, w: int, parity: int = 0) -> Tensor:
     """RealNVP's checkerboard mask, shape ``(h, w)``: 1 where ``(i + j + parity)`` is even.
 
+        b[i, j] = 1 if (i + j + parity) % 2 == 0 else 0
+
     Entries marked 1 pass through a coupling unchanged and feed its conditioner; entries
     marked 0 are transformed. ``parity=1`` gives the complement.
 
-    >>> checkerboard_mask(2, 3).tolist()
-    [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
+
+    Args:
+        h, w: the image's height and width.
+        parity: 0, or 1 for the complement.
+
+    Example:
+        >>> checkerboard_mask(2, 3).tolist()
+        [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
     """
     i = torch.arange(h).view(-1, 1)
     j = torch.arange(w).view(1, -1)
@@ -182,11 +215,22 @@ def checkerboard_mask(h: int, w: int, parity: int = 0) -> Tensor:
 
 
 def channel_mask(c: int, parity: int = 0) -> Tensor:
-    """RealNVP's channel mask, shape ``(c,)``: 1 on the first ``c // 2`` channels (``parity=0``)
-    or on the remaining ones (``parity=1``). 1 = unchanged and conditioning, 0 = transformed.
+    """RealNVP's channel mask, shape ``(c,)``: 1 on the first ``c // 2`` channels, 0 on the rest.
 
-    >>> channel_mask(4).tolist(), channel_mask(4, parity=1).tolist()
-    ([1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0])
+        b[k] = 1 if k < c // 2 else 0          (parity=1: the complement)
+
+    1 = unchanged and conditioning, 0 = transformed. Used after a squeeze, when space has been
+    traded for channels.
+
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
+
+    Args:
+        c: the number of channels.
+        parity: 0, or 1 for the complement.
+
+    Example:
+        >>> channel_mask(4).tolist(), channel_mask(4, parity=1).tolist()
+        ([1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0])
     """
     m = (torch.arange(c) < c // 2).to(torch.get_default_dtype())
     return 1 - m if parity else m
@@ -258,47 +302,62 @@ class _ImageCoupling(FlowLayer):
 
 
 class AffineCouplingImage(_ImageCoupling):
-    """RealNVP affine coupling for images with a checkerboard or channel mask ([3] 2016; Glow [4] 2018).
+    """RealNVP's affine coupling for images, with a checkerboard or a channel mask.
 
-    With a binary mask ``b`` (1 = kept, see ``checkerboard_mask`` and ``channel_mask``) and a
-    small CNN that sees only the kept entries, ``raw, t = conditioner(b * x)``, and the log-scale
-    ``s = c * tanh(raw / c)`` with a learned per-channel bound ``c = exp(log_bound)`` (as in
-    ``AffineCoupling``):
-
+        raw, t = conditioner(b * x),    s = c * tanh(raw / c)
         y = b * x + (1 - b) * (x * exp(s) + t)
-        log|det J| = sum over the transformed entries of s = sum((1 - b) * s).
+        log|det J| = sum((1 - b) * s)           (over the transformed entries only)
 
-    The Jacobian is triangular once the kept entries are ordered first. The inverse is
+    ``b`` is the binary mask (1 = kept, see ``checkerboard_mask`` and ``channel_mask``); the
+    conditioner, a small CNN, sees only the kept entries; the log-scale is bounded softly by a
+    learned per-channel ``c = exp(log_bound)`` (as in ``AffineCoupling``). The Jacobian is
+    triangular once the kept entries are ordered first. The inverse is
     ``x = b * y + (1 - b) * (y - t) * exp(-s)`` with the same ``t, s`` (the kept entries did not
-    change). The last convolution is zero at the start, so the layer starts as the identity;
-    ``flip=True`` swaps the roles of the two halves (alternate it between layers).
+    change). The last convolution is zero at the start, so the layer starts as the identity.
 
-    Example
-    -------
-    >>> layer = AffineCouplingImage(2, mask="checkerboard")
-    >>> x = torch.randn(3, 2, 4, 4)
-    >>> y, log_det = layer(x)
-    >>> torch.equal(x, y), log_det.tolist()   # identity at the start
-    (True, [0.0, 0.0, 0.0])
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016; [4] Kingma and Dhariwal, 2018 (the
+    channel-mask coupling of every step of Glow).
+
+    Args:
+        channels: the number of channels (at least 2 for a channel mask).
+        mask: ``"checkerboard"`` or ``"channel"``.
+        hidden: the width of the default conditioner (conv 3x3, conv 1x1, conv 3x3).
+        flip: swap the roles of the two halves (alternate it between layers).
+        conditioner: your own module mapping ``(b, c, h, w) -> (b, 2c, h, w)``.
+        bound: the log-scale bound ``c`` at the start.
+
+    Example:
+        >>> layer = AffineCouplingImage(2, mask="checkerboard")
+        >>> x = torch.randn(3, 2, 4, 4)
+        >>> y, log_det = layer(x)
+        >>> torch.equal(x, y), log_det.tolist()   # identity at the start
+        (True, [0.0, 0.0, 0.0])
     """
 
 
 class AdditiveCouplingImage(_ImageCoupling):
-    """NICE additive coupling for images with a checkerboard or channel mask ([1] 2014; Glow [4] 2018).
+    """NICE's additive coupling for images, with a checkerboard or a channel mask.
 
-    With a binary mask ``b`` (1 = kept) and a small CNN ``t = net(b * x)``:
+        t = conditioner(b * x),    y = b * x + (1 - b) * (x + t),    log|det J| = 0
 
-        y = b * x + (1 - b) * (x + t)          log|det J| = 0 (volume preserving),
+    Volume preserving; the inverse is ``x = b * y + (1 - b) * (y - t)``. Combine it with a
+    scaling layer (ActNorm) to change volume. Starts as the identity (zero last convolution).
 
-    inverse ``x = b * y + (1 - b) * (y - t)``. Combine it with a scaling layer (ActNorm) to
-    change volume. Starts as the identity (zero last convolution); ``flip=True`` swaps halves.
+    Paper: [1] Dinh, Krueger and Bengio, 2014; [4] Kingma and Dhariwal, 2018 (Glow's additive
+    variant).
 
-    Example
-    -------
-    >>> layer = AdditiveCouplingImage(4, mask="channel")
-    >>> y, log_det = layer(torch.randn(3, 4, 4, 4))
-    >>> tuple(y.shape), log_det.tolist()
-    ((3, 4, 4, 4), [0.0, 0.0, 0.0])
+    Args:
+        channels: the number of channels (at least 2 for a channel mask).
+        mask: ``"checkerboard"`` or ``"channel"``.
+        hidden: the width of the default conditioner.
+        flip: swap the roles of the two halves.
+        conditioner: your own module mapping ``(b, c, h, w) -> (b, c, h, w)``.
+
+    Example:
+        >>> layer = AdditiveCouplingImage(4, mask="channel")
+        >>> y, log_det = layer(torch.randn(3, 4, 4, 4))
+        >>> tuple(y.shape), log_det.tolist()
+        ((3, 4, 4, 4), [0.0, 0.0, 0.0])
     """
 
     additive = True
@@ -308,10 +367,14 @@ class AdditiveCouplingImage(_ImageCoupling):
 # Multi-scale pieces: unsqueeze, factor-out, logit preprocessing
 # ----------------------------------------------------------------------------------------
 class Unsqueeze(FlowLayer):
-    """The inverse of ``Squeeze``: ``(b, 4c, h, w) -> (b, c, 2h, 2w)``, ``log|det J| = 0``.
+    """The inverse of ``Squeeze`` as a layer: ``(b, 4c, h, w) -> (b, c, 2h, 2w)``.
+
+        y[:, k, 2i + a, 2j + b] = x[:, 4k + 2a + b, i, j]        log|det J| = 0
 
     A multi-scale flow squeezes at the start of a level and unsqueezes at its end, so that every
     level (and the whole flow) keeps the shape of its input.
+
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
 
     Example:
         >>> x = torch.randn(2, 1, 4, 4)
@@ -332,7 +395,7 @@ class Unsqueeze(FlowLayer):
 
 
 class FactorOut(FlowLayer):
-    """Multi-scale factor-out (RealNVP [3] 2016, Glow [4] 2018): half the channels leave the flow.
+    """Multi-scale factor-out: half the channels leave the flow, the rest runs through ``inner``.
 
         x = (x_keep, x_out),  x_keep = x[:, :c//2],  x_out = x[:, c//2:]
         y = (inner(x_keep), x_out'),        log|det J| = log|det J_inner| (+ the prior's log-det)
@@ -345,6 +408,9 @@ class FactorOut(FlowLayer):
     an affine coupling with a channel mask, so the base N(0, I) on ``x_out'`` is the learned
     conditional Gaussian N(mu, sigma^2) on ``x_out``. The Jacobian is block triangular, so the
     log-dets add.
+
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016 (multi-scale architecture); [4] Kingma and
+    Dhariwal, 2018 (the learned split prior).
 
     Args:
         inner: the flow applied to the kept channels (shape-preserving).
@@ -402,7 +468,7 @@ def _check_rank(x: Tensor, name: str) -> None:
 
 
 class Logit(FlowLayer):
-    """RealNVP's logit preprocessing [3] (2016) of data in (0, 1), element-wise:
+    """RealNVP's logit preprocessing: data in [0, 1] to the whole real line, element-wise.
 
         s = alpha + (1 - 2 alpha) x,   y = log(s) - log(1 - s)
         log|det J| = sum_i [log(1 - 2 alpha) - log(s_i) - log(1 - s_i)]
@@ -410,6 +476,11 @@ class Logit(FlowLayer):
     ``alpha`` keeps ``s`` away from 0 and 1 (dequantised pixels can be 0). The inverse is
     ``x = (sigmoid(y) - alpha) / (1 - 2 alpha)``. Takes images ``(batch, channels, h, w)`` or
     vectors ``(batch, features)``, any number of channels or features.
+
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
+
+    Args:
+        alpha: the margin, ``0 <= alpha < 0.5`` (Glow's and RealNVP's digits use 0.05).
 
     Example:
         >>> y, log_det = Logit(alpha=0.05)(torch.full((1, 1, 2, 2), 0.5))

@@ -31,9 +31,10 @@ _MIXING = ("flip", "reverse", "random")
 
 def realnvp(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2, actnorm: bool = False,
             mixing: str = "flip", bound: float = 2.0, seed: int = 0) -> NormalizingFlow:
-    """A RealNVP density model ([3] Dinh, Sohl-Dickstein and Bengio, 2016): ``n_layers`` affine couplings and a standard-normal base.
+    """A RealNVP density model: ``n_layers`` affine couplings and a standard-normal base.
 
         x -> [ActNorm] -> coupling_1 -> [ActNorm] -> coupling_2 -> ... -> z ~ N(0, I)
+        log p(x) = log N(z; 0, I) + sum_k log|det J_k|
 
     Every coupling transforms one half of its input conditioned on the other half. So that
     every feature gets transformed, consecutive couplings differ by ``mixing``:
@@ -46,17 +47,26 @@ def realnvp(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int =
     ``actnorm=True`` puts an ``ActNorm`` (data-dependent initialisation on the first training
     batch) before each coupling. Each coupling's conditioner is an MLP with ``depth`` hidden
     layers of width ``hidden`` and a zero last layer, so the model starts as the identity map
-    and its initial density is the base density. ``bound`` is the couplings' initial log-scale
-    bound (see ``AffineCoupling``).
+    and its initial density is the base density.
 
-    Example
-    -------
-    >>> model = realnvp(features=2, n_layers=4, hidden=16)
-    >>> x = torch.randn(5, 2)
-    >>> torch.allclose(model.log_prob(x), standard_normal(2).log_prob(x))   # identity at the start
-    True
-    >>> model.sample((3,)).shape
-    torch.Size([3, 2])
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016; [4] Kingma and Dhariwal, 2018 (ActNorm).
+
+    Args:
+        features: the dimension of the data (at least 2).
+        n_layers: the number of couplings.
+        hidden, depth: width and number of hidden layers of each conditioner MLP.
+        actnorm: put an ``ActNorm`` before each coupling.
+        mixing: ``"flip"``, ``"reverse"`` or ``"random"`` (see above).
+        bound: the couplings' initial log-scale bound (see ``AffineCoupling``).
+        seed: seeds the random permutations.
+
+    Example:
+        >>> model = realnvp(features=2, n_layers=4, hidden=16)
+        >>> x = torch.randn(5, 2)
+        >>> torch.allclose(model.log_prob(x), standard_normal(2).log_prob(x))   # identity at the start
+        True
+        >>> model.sample((3,)).shape
+        torch.Size([3, 2])
     """
     if features < 2:
         raise ValueError(f"realnvp needs features >= 2 (a coupling splits the features), got features={features}")
@@ -76,21 +86,27 @@ def realnvp(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int =
 
 
 def nice(features: int = 2, n_layers: int = 8, hidden: int = 64, depth: int = 2) -> NormalizingFlow:
-    """A NICE density model ([1] Dinh, Krueger and Bengio, 2014): ``n_layers`` additive couplings that alternate which half they
-    shift, then one ``DiagonalScaling``, with a standard-normal base.
+    """A NICE density model: additive couplings that alternate halves, then a diagonal scaling.
 
         x -> coupling_1 -> ... -> coupling_n -> diag(exp(log_s)) -> z ~ N(0, I)
+        log p(x) = log N(z; 0, I) + sum_j log_s_j
 
     Additive couplings preserve volume (log-det 0); the diagonal scaling is the only place where
     the model can change volume, so ``log|det J_f| = sum_j log_s_j`` is the same at every ``x``.
     Every conditioner has a zero last layer: the model starts as the identity map.
 
-    Example
-    -------
-    >>> model = nice(features=2, n_layers=4, hidden=16)
-    >>> x = torch.randn(5, 2)
-    >>> torch.allclose(model.log_prob(x), standard_normal(2).log_prob(x))
-    True
+    Paper: [1] Dinh, Krueger and Bengio, 2014.
+
+    Args:
+        features: the dimension of the data (at least 2).
+        n_layers: the number of additive couplings.
+        hidden, depth: width and number of hidden layers of each conditioner MLP.
+
+    Example:
+        >>> model = nice(features=2, n_layers=4, hidden=16)
+        >>> x = torch.randn(5, 2)
+        >>> torch.allclose(model.log_prob(x), standard_normal(2).log_prob(x))
+        True
     """
     if features < 2:
         raise ValueError(f"nice needs features >= 2 (a coupling splits the features), got features={features}")
@@ -115,7 +131,7 @@ def _mixing(kind: str, channels: int, seed: int) -> list[nn.Module]:
 def glow(image_shape: tuple[int, int, int] = (1, 8, 8), levels: int = 2, steps_per_level: int = 4,
          hidden: int = 64, mixing: str = "conv1x1", learned_prior: bool = True, logit: float | None = 0.05,
          seed: int = 0) -> NormalizingFlow:
-    """A multi-scale Glow density model ([4] Kingma and Dhariwal, 2018) on images in [0, 1].
+    """A multi-scale Glow density model on images in [0, 1]: squeeze, steps of flow, factor-out.
 
         x -> [Logit] -> level_1 -> z,   z ~ N(0, I) of the image's shape
         level_l = Squeeze -> K x (ActNorm -> mixing -> AffineCouplingImage) -> FactorOut(level_{l+1}) -> Unsqueeze
@@ -127,10 +143,20 @@ def glow(image_shape: tuple[int, int, int] = (1, 8, 8), levels: int = 2, steps_p
 
         log p(x) = log N(z; 0, I) + sum of every layer's log|det J|
 
+    Each step of flow is ``ActNorm -> mixing -> AffineCouplingImage`` with a channel mask. Every
+    coupling starts at the identity (zero last convolution); ActNorm initialises itself on the
+    first training batch. The data must be dequantised (``course_utils.data.dequantize``) and
+    the NLL reported in bits per dimension (``course_utils.data.bits_per_dim``).
+
+    Paper: [4] Kingma and Dhariwal, 2018; [3] Dinh, Sohl-Dickstein and Bengio, 2016 (multi-scale
+    architecture, logit preprocessing); [6] Hoogeboom, van den Berg and Welling, 2019 (the
+    emerging convolution).
+
     Args:
         image_shape: ``(channels, height, width)``; height and width divisible by ``2**levels``.
-        levels: number of scales. steps_per_level: steps of flow per scale.
-        hidden: width of the couplings' CNN conditioners.
+        levels: number of scales.
+        steps_per_level: steps of flow per scale.
+        hidden: width of the couplings' CNN conditioners (and of the split priors').
         mixing: the channel mixing of every step: ``"conv1x1"`` (Glow's 1x1 convolution, LU
             parametrised), ``"conv1x1_plain"`` (the same with a full matrix and ``slogdet``),
             ``"permutation"`` (a fixed random channel permutation per step, the ablation), or
@@ -138,10 +164,7 @@ def glow(image_shape: tuple[int, int, int] = (1, 8, 8), levels: int = 2, steps_p
         learned_prior: Glow's split prior: factored-out channels get a Gaussian whose mean and
             scale depend on the kept channels (see ``FactorOut``).
         logit: ``alpha`` of RealNVP's logit preprocessing, or ``None`` for none.
-        seed: seeds the fixed permutations.
-
-    Every coupling starts at the identity (zero last convolution); ActNorm initialises itself
-    on the first training batch.
+        seed: seeds the fixed permutations (the 1x1 convolutions draw from torch's global RNG).
 
     Example:
         >>> model = glow((1, 8, 8), levels=2, steps_per_level=2, hidden=16)
@@ -183,10 +206,19 @@ def glow(image_shape: tuple[int, int, int] = (1, 8, 8), levels: int = 2, steps_p
 def glow_latent_levels(image_shape: tuple[int, int, int], levels: int) -> Tensor:
     """Which level of ``glow(image_shape, levels)`` each entry of the latent ``z`` belongs to.
 
+        ids[c, i, j] = l   if z[:, c, i, j] was factored out at level l (the last level: kept to the end)
+
     Returns an int64 tensor of the image's shape with values ``0 .. levels - 1``: level 0 holds
     the channels factored out first (the finest scale), the last level the ones that went
     through every squeeze (the coarsest). Resample the entries of one level and keep the others
     to see what that scale encodes.
+
+    Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016 (multi-scale latents); [4] Kingma and
+    Dhariwal, 2018.
+
+    Args:
+        image_shape: ``(channels, height, width)``, as given to ``glow``.
+        levels: the number of levels, as given to ``glow``.
 
     Example:
         >>> ids = glow_latent_levels((1, 8, 8), levels=2)
