@@ -127,7 +127,7 @@ def wait_until(predicate, timeout, what, poll=0.5):
 
 def wait_for_kernel(page, timeout):
     """Until the status bar says the notebook's kernel started and is idle ("Python 3 (ipykernel) | Idle")."""
-    status = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle$"))
+    status = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"^(?!No Kernel).* \| Idle$"))
     status.first.wait_for(timeout=timeout * 1000)
     dialogs = page.locator(".jp-Dialog")
     assert not dialogs.count(), f"JupyterLab asks: {dialogs.first.inner_text()}"
