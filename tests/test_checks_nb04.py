@@ -10,6 +10,10 @@ from course_utils.flows import checkerboard_mask
 from checkcontract import contract_tests, not_attempted
 
 
+def _board(h, w, parity=0):
+    return ((torch.arange(h)[:, None] + torch.arange(w)[None, :] + parity) % 2 == 0).float()
+
+
 def _halves(v):
     n = v.shape[1] // 2
     return v[:, :n], v[:, n:]
@@ -74,10 +78,10 @@ CASES = {
     ),
     "checkerboard": (
         nb04.checkerboard, checkerboard_mask,
-        {"complement": lambda h, w: 1 - checkerboard_mask(h, w),
-         "transposed": lambda h, w: checkerboard_mask(w, h),
+        {"complement": lambda h, w: 1 - _board(h, w),
+         "transposed": lambda h, w: _board(w, h),
          "stripes": lambda h, w: (torch.arange(h) % 2 == 0).float()[:, None].expand(h, w),
-         "booleans of the wrong parity": lambda h, w: checkerboard_mask(h, w, parity=1).bool()},
+         "booleans of the wrong parity": lambda h, w: _board(h, w, parity=1).bool()},
     ),
 }
 
@@ -104,3 +108,14 @@ def test_check_inputs_are_not_the_identity():
     assert nb04.shift_net(2)(x).abs().min() > 1e-3
     log_s, t = nb04.scale_and_shift(1)(x[:, :1])
     assert log_s.abs().min() > 1e-3 and (log_s.abs() <= 2).all()
+
+
+@pytest.mark.parametrize("name,shortcut,words", [
+    ("checkerboard", lambda h, w: checkerboard_mask(h, w), "checkerboard_mask"),
+    ("affine_coupling_forward", lambda x, s_and_t: (affine_forward(x, s_and_t)[0], torch.stack([
+        torch.linalg.slogdet(torch.autograd.functional.jacobian(lambda v: affine_forward(v[None], s_and_t)[0][0], xi)).logabsdet
+        for xi in x])), "jacobian"),
+])
+def test_shortcuts_are_refused_kindly(name, shortcut, words):
+    with pytest.raises(CheckFailed, match=f"calls .*{words}.*switched off"):
+        CASES[name][0](shortcut)

@@ -3,14 +3,40 @@
 import torch
 from torch import nn
 
+from ..flows.glow import checkerboard_mask
 from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
+from .nb01 import AUTOGRAD, DETERMINANTS
+from .shortcuts import call_without
+
+HINT = " (see the hint under the exercise)"
+
+
+def _affine_forward_reference(x, s_and_t):
+    """RealNVP's affine coupling on ``x = (x_a, x_b)``: ``(y, log_det)``."""
+    n = x.shape[1] // 2
+    x_a, x_b = x[:, :n], x[:, n:]
+    log_s, t = s_and_t(x_a)
+    return torch.cat([x_a, x_b * torch.exp(log_s) + t], dim=1), log_s.sum(dim=1)
+
+
+def _affine_inverse_reference(y, s_and_t):
+    """The inverse of :func:`_affine_forward_reference`: ``(x, log_det_inv)``."""
+    n = y.shape[1] // 2
+    y_a, y_b = y[:, :n], y[:, n:]
+    log_s, t = s_and_t(y_a)
+    return torch.cat([y_a, (y_b - t) * torch.exp(-log_s)], dim=1), -log_s.sum(dim=1)
 
 __all__ = ["shift_net", "scale_and_shift", "additive_coupling_inverse", "affine_coupling_forward",
            "affine_coupling_inverse", "checkerboard"]
 
 
 def shift_net(n: int = 2, seed: int = 0) -> nn.Module:
-    """A fixed, non-trivial shift network t: R^n -> R^n (float64), for the exercises."""
+    """A fixed, non-trivial shift network t: R^n -> R^n (float64), for the exercises.
+
+    Example:
+        >>> shift_net(2)(torch.zeros(1, 2, dtype=torch.float64)).shape
+        torch.Size([1, 2])
+    """
     gen = torch.Generator().manual_seed(seed)
     net = nn.Sequential(nn.Linear(n, 16), nn.Tanh(), nn.Linear(16, n)).double()
     with torch.no_grad():
@@ -32,7 +58,15 @@ class _ScaleAndShift(nn.Module):
 
 
 def scale_and_shift(n: int = 2, seed: int = 0) -> nn.Module:
-    """A fixed conditioner ``x_a -> (log_s, t)`` for vectors of ``2 n`` features (float64)."""
+    """A fixed conditioner ``x_a -> (log_s, t)`` for vectors of ``2 n`` features (float64).
+
+    The log-scale is bounded by 2 (``2 tanh(raw / 2)``).
+
+    Example:
+        >>> log_s, t = scale_and_shift(3)(torch.zeros(4, 3, dtype=torch.float64))
+        >>> log_s.shape, t.shape
+        (torch.Size([4, 3]), torch.Size([4, 3]))
+    """
     return _ScaleAndShift(n, seed)
 
 
@@ -43,7 +77,15 @@ def _inputs(n_features: int, seed: int, batch: int = 6) -> torch.Tensor:
 
 @exercise(1, "the inverse of an additive coupling")
 def additive_coupling_inverse(student_fn):
-    """``student_fn(y, t)`` returns ``x`` with ``y = (x_a, x_b + t(x_a))``."""
+    """Check exercise 1: ``student_fn(y, t)`` returns ``x`` with ``y = (x_a, x_b + t(x_a))``.
+
+    Builds ``y`` from known ``x`` with a fixed network ``t`` for 2, 4 and 6 features.
+
+    Example:
+        >>> additive_coupling_inverse(lambda y, t: torch.cat([y[:, :y.shape[1] // 2],
+        ...     y[:, y.shape[1] // 2:] - t(y[:, :y.shape[1] // 2])], dim=1))
+        Exercise 1 (the inverse of an additive coupling): correct. Well done!
+    """
     for n, seed in ((1, 0), (2, 1), (3, 2)):
         t = shift_net(n, seed)
         x = _inputs(2 * n, seed + 10)
@@ -51,43 +93,64 @@ def additive_coupling_inverse(student_fn):
         with torch.no_grad():
             y = torch.cat([x_a, x_b + t(x_a)], dim=1)
             got = student_fn(y.clone(), t)
-            slips = {"t(x_a) is added instead of subtracted": torch.cat([x_a, x_b + 2 * t(x_a)], dim=1),
-                     "the shift is computed from the transformed half y_b instead of y_a":
+            slips = {"t(x_a) is added instead of subtracted" + HINT: torch.cat([x_a, x_b + 2 * t(x_a)], dim=1),
+                     "the shift is computed from the transformed half y_b instead of y_a" + HINT:
                      torch.cat([x_a, y[:, n:] - t(y[:, n:])], dim=1),
                      "only the transformed half is returned": x_b}
         assert_close(got, x, f"x recovered from y ({2 * n} features)", atol=1e-8, slips=slips)
 
 
-@exercise(2, "the affine coupling and its log-determinant")
+@exercise(2, "the affine coupling and its log-determinant", reference=_affine_forward_reference)
 def affine_coupling_forward(student_fn):
-    """``student_fn(x, s_and_t)`` returns ``(y, log_det)`` of RealNVP's affine coupling."""
+    """Check exercise 2: ``student_fn(x, s_and_t)`` returns ``(y, log_det)`` of RealNVP's affine coupling.
+
+    ``log_det`` is compared with ``slogdet`` of the autograd Jacobian, sample by sample, for 2, 4
+    and 6 features; autograd and determinant functions are switched off while the student's
+    code runs (the log-det is read off the triangular Jacobian). Returns the student's function
+    when it is right, and a reference when not attempted yet.
+
+    Example:
+        >>> affine_coupling_forward(_affine_forward_reference) is _affine_forward_reference
+        Exercise 2 (the affine coupling and its log-determinant): correct. Well done!
+        True
+    """
     for n, seed in ((1, 3), (2, 4), (3, 5)):
         s_and_t = scale_and_shift(n, seed)
         x = _inputs(2 * n, seed + 20)
-        got = unpack_pair(student_fn(x.clone(), s_and_t), "affine_coupling_forward")
+        got = unpack_pair(call_without(AUTOGRAD + DETERMINANTS, "reading the log-det off the triangular Jacobian",
+                                       student_fn, x.clone(), s_and_t), "affine_coupling_forward")
         x_a, x_b = x[:, :n], x[:, n:]
         with torch.no_grad():
             log_s, t = s_and_t(x_a)
             y = torch.cat([x_a, x_b * log_s.exp() + t], dim=1)
         assert_close(got[0], y, f"y for {2 * n} features", atol=1e-8,
-                     slips={"the shift is added before scaling, (x_b + t) exp(log_s)":
+                     slips={"the shift is added before scaling, (x_b + t) exp(log_s)" + HINT:
                             torch.cat([x_a, (x_b + t) * log_s.exp()], dim=1),
-                            "x_b is multiplied by log_s instead of exp(log_s)":
+                            "x_b is multiplied by log_s instead of exp(log_s)" + HINT:
                             torch.cat([x_a, x_b * log_s + t], dim=1)})
         # The log-det from the autograd Jacobian of one sample at a time: an independent answer.
         f = lambda v: torch.cat([v[:n], v[n:] * s_and_t(v[None, :n])[0][0].exp() + s_and_t(v[None, :n])[1][0]])
         expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(f, xi)).logabsdet for xi in x])
         assert_shape(got[1], (x.shape[0],), "log_det (one number per sample)")
         assert_close(got[1], expected, f"log_det for {2 * n} features", atol=1e-8,
-                     slips={"the scales exp(log_s) are summed instead of the log-scales": log_s.exp().sum(1),
+                     slips={"the scales exp(log_s) are summed instead of the log-scales" + HINT: log_s.exp().sum(1),
                             "the sign is flipped (that is the inverse's log-det)": -expected,
                             "the log of the product of the scales is missing: product, not sum of logs":
                             log_s.exp().prod(1)})
 
 
-@exercise(3, "the inverse of the affine coupling")
+@exercise(3, "the inverse of the affine coupling", reference=_affine_inverse_reference)
 def affine_coupling_inverse(student_fn):
-    """``student_fn(y, s_and_t)`` returns ``(x, log_det_inv)``."""
+    """Check exercise 3: ``student_fn(y, s_and_t)`` returns ``(x, log_det_inv)`` of the affine coupling.
+
+    ``y`` is built from known ``x`` for 2, 4 and 6 features. Returns the student's function when
+    it is right, and a reference when not attempted yet.
+
+    Example:
+        >>> affine_coupling_inverse(_affine_inverse_reference) is _affine_inverse_reference
+        Exercise 3 (the inverse of the affine coupling): correct. Well done!
+        True
+    """
     for n, seed in ((1, 6), (2, 7), (3, 8)):
         s_and_t = scale_and_shift(n, seed)
         x = _inputs(2 * n, seed + 30)
@@ -98,24 +161,36 @@ def affine_coupling_inverse(student_fn):
         got = unpack_pair(student_fn(y.clone(), s_and_t), "affine_coupling_inverse")
         y_b = y[:, n:]
         assert_close(got[0], x, f"x recovered from y ({2 * n} features)", atol=1e-8,
-                     slips={"the shift is removed after unscaling, y_b exp(-log_s) - t":
+                     slips={"the shift is removed after unscaling, y_b exp(-log_s) - t" + HINT:
                             torch.cat([x_a, y_b * torch.exp(-log_s) - t], dim=1),
                             "y_b - t is multiplied by exp(log_s) instead of divided":
                             torch.cat([x_a, (y_b - t) * log_s.exp()], dim=1)})
         assert_shape(got[1], (x.shape[0],), "log_det_inv (one number per sample)")
         assert_close(got[1], -log_s.sum(1), f"log_det_inv for {2 * n} features", atol=1e-8,
-                     slips={"the sign is flipped: the inverse's log-det is minus the forward one": log_s.sum(1)})
+                     slips={"the sign is flipped: the inverse's log-det is minus the forward one" + HINT: log_s.sum(1)})
 
 
-@exercise(4, "a checkerboard mask")
+@exercise(4, "a checkerboard mask", reference=checkerboard_mask)
 def checkerboard(student_fn):
-    """``student_fn(h, w)`` returns an ``(h, w)`` tensor: 1 where ``i + j`` is even, else 0."""
+    """Check exercise 4: ``student_fn(h, w)`` returns an ``(h, w)`` tensor, 1 where ``i + j`` is even.
+
+    Four shapes, square and not; the library's ``checkerboard_mask`` is switched off while the
+    student's code runs. Returns the student's function when it is right, and
+    ``course_utils.flows.checkerboard_mask`` when not attempted yet.
+
+    Example:
+        >>> mine = lambda h, w: ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == 0).float()
+        >>> checkerboard(mine) is mine
+        Exercise 4 (a checkerboard mask): correct. Well done!
+        True
+    """
     for h, w in ((2, 3), (4, 4), (5, 8), (1, 1)):
         i = torch.arange(h).view(-1, 1)
         j = torch.arange(w).view(1, -1)
         expected = ((i + j) % 2 == 0).double()
-        got = student_fn(h, w)
+        got = call_without([("course_utils.flows.glow.checkerboard_mask", "checkerboard_mask")], "building the mask yourself",
+                           student_fn, h, w)
         assert_close(got, expected, f"the {h}x{w} checkerboard", atol=0,
                      slips={"the complement (0 where i + j is even)": 1 - expected,
-                            "rows and columns are swapped": expected.T,
-                            "stripes, not a checkerboard: (i % 2 == 0)": (i % 2 == 0).double().expand(h, w)})
+                            "rows and columns are swapped" + HINT: expected.T,
+                            "stripes, not a checkerboard: (i % 2 == 0)" + HINT: (i % 2 == 0).double().expand(h, w)})
