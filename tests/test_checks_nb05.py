@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from course_utils.checks import CheckFailed
 from course_utils.checks import nb05
-from course_utils.flows import PlanarFlow
+from course_utils.flows import PlanarFlow, planar_u_hat, reverse_kl_loss
 
 from checkcontract import contract_tests, not_attempted
 
@@ -85,7 +85,7 @@ CASES = {
 
 
 def test_library_solver_passes_the_bisection_check():
-    assert nb05.solve_planar(library_solve) is None and nb05.solve_planar.last_result is True
+    assert nb05.solve_planar(library_solve) is library_solve and nb05.solve_planar.last_result is True
 
 
 def test_slips_are_named():
@@ -102,3 +102,15 @@ def test_slips_are_named():
         nb05.reverse_kl(wrongs["reverse_kl"]["plus log-det"])
     with pytest.raises(CheckFailed, match="fixed-point step"):
         nb05.solve_planar(wrongs["solve_planar"]["one fixed-point step"])
+
+
+@pytest.mark.parametrize("name,shortcut,words", [
+    ("planar_forward", lambda z, u, w, b: (z + torch.tanh(z @ w + b)[:, None] * u, torch.stack([
+        torch.linalg.slogdet(torch.autograd.functional.jacobian(lambda v: v + torch.tanh(v @ w + b) * u, zi)).logabsdet
+        for zi in z])), "jacobian"),
+    ("u_hat", lambda u, w: planar_u_hat(u, w)[0], "planar_u_hat"),
+    ("reverse_kl", lambda flow, U, z0: reverse_kl_loss(flow, U, z0), "reverse_kl_loss"),
+])
+def test_shortcuts_are_refused_kindly(name, shortcut, words):
+    with pytest.raises(CheckFailed, match=f"calls .*{words}.*switched off"):
+        CASES[name][0](shortcut)
