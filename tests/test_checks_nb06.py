@@ -61,7 +61,7 @@ def actnorm_with(guard=True, sign=-1, bias_over_std=True, correction=0):
 
 CASES = {
     "batchnorm_forward": (
-        nb06.batchnorm_forward, library_batchnorm,
+        nb06.batchnorm_forward, batchnorm_with(),
         {"unbiased variance": batchnorm_with(var_fn=lambda x: x.var(0, correction=1)),
          "no learned scale": batchnorm_with(scale=False),
          "no log gamma in log-det": batchnorm_with(log_det_fn=lambda lg, var, eps: (-0.5 * torch.log(var + eps)).sum()),
@@ -101,3 +101,22 @@ def test_slips_are_named():
         nb06.actnorm_init(wrongs["actnorm_init"]["no zero-variance guard"])
     with pytest.raises(CheckFailed, match="-mean / std"):
         nb06.actnorm_init(wrongs["actnorm_init"]["bias not divided by std"])
+
+
+def test_batch_norm_shortcuts_are_refused_kindly():
+    def with_torch(x, log_gamma, beta, eps):
+        y = torch.nn.functional.batch_norm(x, None, None, log_gamma.exp(), beta, training=True, eps=eps)
+        return y, (log_gamma - 0.5 * torch.log(x.var(0, correction=0) + eps)).sum().expand(x.shape[0])
+    with pytest.raises(CheckFailed, match="calls torch.nn.functional.batch_norm.*switched off"):
+        nb06.batchnorm_forward(with_torch)
+
+
+def test_the_library_layer_gives_what_the_check_expects():
+    """BatchNormFlow in training mode agrees with the exercise's formula (the check refuses it
+    as a shortcut, so it is compared here directly)."""
+    x = torch.randn(16, 3, dtype=torch.float64) * torch.tensor([2.0, 0.5, 1.0], dtype=torch.float64)
+    log_gamma = torch.tensor([0.3, -0.5, 0.0], dtype=torch.float64)
+    beta = torch.tensor([0.5, 0.0, -1.0], dtype=torch.float64)
+    y_lib, ld_lib = library_batchnorm(x, log_gamma, beta, 1e-5)
+    y_ref, ld_ref = batchnorm_with()(x, log_gamma, beta, 1e-5)
+    assert torch.allclose(y_lib, y_ref) and torch.allclose(ld_lib, ld_ref)
