@@ -7,9 +7,13 @@ import math
 import torch
 from torch import nn
 
+from .. import siren
 from . import CheckFailed, assert_close, assert_shape, exercise
+from .shortcuts import call_without
 
 __all__ = ["init_sine_layer", "laplacian", "psnr"]
+
+HINT = " (see the hint under the exercise)"
 
 
 # (in_features, out_features, omega_0, is_first): big enough for the statistics to be sharp;
@@ -23,26 +27,39 @@ def _bound(n_in: int, omega_0: float, is_first: bool) -> float:
 
 def _bound_slips(n_in: int, n_out: int, omega_0: float, is_first: bool) -> dict[str, float]:
     slips = {
-        "omega_0 is left out of the hidden-layer bound (use sqrt(6/n) / omega_0)": math.sqrt(6.0 / n_in),
-        "the bound uses out_features; SIREN's n is in_features, the number of inputs (fan-in)":
+        "omega_0 is left out of the hidden-layer bound (use sqrt(6/n) / omega_0)" + HINT: math.sqrt(6.0 / n_in),
+        "the bound uses out_features; SIREN's n is in_features, the number of inputs (fan-in)" + HINT:
             _bound(n_out, omega_0, is_first),
         "the weights are left at PyTorch's default U(-1/sqrt(n), 1/sqrt(n))": 1.0 / math.sqrt(n_in),
     }
     if is_first:
-        slips["the hidden-layer rule sqrt(6/n)/omega_0 is used for the first layer (it needs 1/n)"] = \
+        slips["the hidden-layer rule sqrt(6/n)/omega_0 is used for the first layer (it needs 1/n)" + HINT] = \
             _bound(n_in, omega_0, False)
         slips["the first layer is divided by omega_0 (its bound is 1/n, omega_0 multiplies later)"] = \
             1.0 / (n_in * omega_0)
     else:
-        slips["the first-layer rule 1/n is used for a hidden layer"] = 1.0 / n_in
+        slips["the first-layer rule 1/n is used for a hidden layer" + HINT] = 1.0 / n_in
         slips["sqrt(6/n) is multiplied by omega_0 instead of divided"] = math.sqrt(6.0 / n_in) * omega_0
     return slips
 
 
 @exercise(1, "SIREN's initialisation")
 def init_sine_layer(student_fn):
-    """``student_fn(linear, omega_0, is_first)`` fills ``linear.weight`` in place with SIREN's
-    uniform initialisation."""
+    """Check exercise 1: ``student_fn(linear, omega_0, is_first)`` fills ``linear.weight`` with SIREN's init.
+
+    In place, uniform on (-c, c) with c = 1/n for the first layer and sqrt(6/n)/omega_0 for the
+    others (n: fan-in); four layers of different shapes and omega_0, judged by the largest weight
+    and the spread.
+
+    Example:
+        >>> def mine(linear, omega_0, is_first):
+        ...     n = linear.in_features
+        ...     c = 1 / n if is_first else math.sqrt(6 / n) / omega_0
+        ...     with torch.no_grad():
+        ...         linear.weight.uniform_(-c, c)
+        >>> init_sine_layer(mine)
+        Exercise 1 (SIREN's initialisation): correct. Well done!
+    """
     gen_seed = 10
     for n_in, n_out, omega_0, is_first in LAYERS:
         torch.manual_seed(gen_seed)
@@ -87,23 +104,39 @@ def _field(x, a):
     return f, lap
 
 
-@exercise(3, "the Laplacian by autograd")
+@exercise(3, "the Laplacian by autograd", reference=siren.laplacian)
 def laplacian(student_fn):
-    """``student_fn(y, x)`` returns the Laplacian ``(n, 1)`` of ``y = f(x)`` (shape ``(n, 1)``),
-    differentiable (usable inside a loss)."""
+    """Check exercise 3: ``student_fn(y, x)`` returns the Laplacian ``(n, 1)`` of ``y = f(x)``, differentiable.
+
+    Compared with an analytic field in 2-D and 3-D; the result must also be differentiable again
+    (usable inside a loss). The library's ``siren.laplacian`` and ``siren.divergence`` are
+    switched off while the student's code runs. Returns the student's function when it is
+    right, and ``siren.laplacian`` when not attempted yet.
+
+    Example:
+        >>> def mine(y, x):
+        ...     g = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)[0]
+        ...     return sum(torch.autograd.grad(g[:, i], x, torch.ones_like(g[:, i]), create_graph=True)[0][:, i:i + 1]
+        ...                for i in range(x.shape[1]))
+        >>> laplacian(mine) is mine
+        Exercise 3 (the Laplacian by autograd): correct. Well done!
+        True
+    """
     gen = torch.Generator().manual_seed(7)
     for dim in (2, 3):
         x = torch.randn(5, dim, generator=gen, dtype=torch.float64).requires_grad_(True)
         a = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
         y, expected = _field(x, a)
         try:
-            got = student_fn(y, x)
-        except NotImplementedError:
+            got = call_without([("course_utils.siren.laplacian", "siren.laplacian"),
+                                ("course_utils.siren.divergence", "siren.divergence")],
+                               "taking the second derivatives yourself", student_fn, y, x)
+        except (NotImplementedError, CheckFailed):
             raise
         except RuntimeError as err:
             raise CheckFailed(f"autograd raised RuntimeError: {err}. The second derivative needs the "
                               "first one's graph: pass create_graph=True to torch.autograd.grad "
-                              "(and grad_outputs=torch.ones_like(...) for a non-scalar output)") from None
+                              "(and grad_outputs=torch.ones_like(...) for a non-scalar output)" + HINT) from None
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"the Laplacian should be a tensor of shape ({len(x)}, 1), got {type(got).__name__}")
         grad = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)[0]
@@ -112,14 +145,14 @@ def laplacian(student_fn):
         mixed = torch.autograd.grad(grad.sum(), x, retain_graph=True)[0].sum(dim=1, keepdim=True).detach()
         assert_close(got.detach(), expected.detach(), f"the Laplacian of f at {len(x)} points in {dim}-D",
                      atol=1e-8, rtol=1e-8,
-                     slips={"the first derivatives are summed instead of the second ones": first_sum,
-                            "only d^2f/dx_1^2 is kept; add d^2f/dx_i^2 for every coordinate i": only_first,
+                     slips={"the first derivatives are summed instead of the second ones" + HINT: first_sum,
+                            "only d^2f/dx_1^2 is kept; add d^2f/dx_i^2 for every coordinate i" + HINT: only_first,
                             "every second derivative d^2f/dx_i dx_j is summed, mixed ones included "
                             "(the Laplacian keeps only i = j)": mixed})
         if not got.requires_grad:
             raise CheckFailed("the values are right, but the Laplacian cannot be differentiated again "
                               "(its requires_grad is False): pass create_graph=True to the second "
-                              "torch.autograd.grad as well, so it can be used inside a training loss")
+                              "torch.autograd.grad as well, so it can be used inside a training loss" + HINT + ".")
         (d_a,) = torch.autograd.grad(got.sum(), a)
         assert_close(d_a, (6 * x[:, 0] * x[:, 1]).sum().detach(),
                      "the derivative of sum(Laplacian) with respect to a parameter of f", atol=1e-8)
@@ -129,22 +162,34 @@ def _reference_psnr(pred, target):
     return 10 * math.log10(4.0 / torch.mean((pred - target) ** 2).item())
 
 
-@exercise(2, "PSNR")
+@exercise(2, "PSNR", reference=siren.psnr)
 def psnr(student_fn):
-    """``student_fn(prediction, target)`` returns the PSNR in dB for data in [-1, 1] (range 2)."""
+    """Check exercise 2: ``student_fn(prediction, target)`` returns the PSNR in dB for data in [-1, 1].
+
+    The data range is 2; three noise levels on a 64x64 image. The library's ``siren.psnr`` is
+    switched off while the student's code runs. Returns the student's function when it is
+    right, and ``siren.psnr`` when not attempted yet.
+
+    Example:
+        >>> mine = lambda prediction, target: 10 * torch.log10(4.0 / torch.mean((prediction - target) ** 2))
+        >>> psnr(mine) is mine
+        Exercise 2 (PSNR): correct. Well done!
+        True
+    """
     gen = torch.Generator().manual_seed(3)
     target = torch.rand(64, 64, generator=gen, dtype=torch.float64) * 2 - 1
     for noise in (0.3, 0.05, 0.001):
         pred = (target + noise * torch.randn(64, 64, generator=gen, dtype=torch.float64)).clamp(-1, 1)
         mse = torch.mean((pred - target) ** 2).item()
-        got = student_fn(pred.clone(), target.clone())
+        got = call_without([("course_utils.siren.psnr", "siren.psnr")], "the formula itself",
+                           student_fn, pred.clone(), target.clone())
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.reshape(())
         expected = _reference_psnr(pred, target)
         assert_close(got, expected, f"the PSNR (dB) with mean squared error {mse:.3g}", atol=1e-6, rtol=1e-6,
                      slips={"the peak is taken as 1, as for [0, 1] data; values in [-1, 1] span 2, so use "
-                            "10 log10(2^2 / MSE)": 10 * math.log10(1.0 / mse),
-                            "the peak 2 is not squared": 10 * math.log10(2.0 / mse),
+                            "10 log10(2^2 / MSE)" + HINT: 10 * math.log10(1.0 / mse),
+                            "the peak 2 is not squared" + HINT: 10 * math.log10(2.0 / mse),
                             "the root mean squared error is used inside 10 log10 (either square the "
                             "range and use the MSE, or use 20 log10(2 / RMSE))": 10 * math.log10(4.0 / math.sqrt(mse)),
                             "the natural logarithm is used instead of log10": 10 * math.log(4.0 / mse),
