@@ -18,7 +18,8 @@ from ..flows.glow import Squeeze
 from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
 from .shortcuts import call_without
 
-__all__ = ["bits_per_dim", "categorical_bits_per_dim", "unsqueeze", "conv1x1", "categorical_reference"]
+__all__ = ["bits_per_dim", "categorical_bits_per_dim", "unsqueeze", "conv1x1", "categorical_reference",
+           "unsqueeze_reference", "conv1x1_reference"]
 
 HINT = " (see the hint under the exercise)"
 #: functions that would undo a squeeze for the student
@@ -48,6 +49,40 @@ def categorical_reference(x_train: torch.Tensor, x_test: torch.Tensor, levels: i
     counts = torch.nn.functional.one_hot(train, levels).sum(0).double()          # (D, K)
     log2_p = torch.log2((counts + 1) / (len(train) + levels))
     return -log2_p.gather(1, test.T).mean().item()
+
+
+def unsqueeze_reference(y: torch.Tensor) -> torch.Tensor:
+    """The inverse of the squeeze, ``(b, 4c, h, w) -> (b, c, 2h, 2w)`` (the library's ``Squeeze.inverse``).
+
+        x[:, k, 2i + a, 2j + b] = y[:, 4k + 2a + b, i, j]
+
+    Args:
+        y: a squeezed batch ``(b, 4c, h, w)``.
+
+    Example:
+        >>> x = torch.randn(2, 1, 4, 4)
+        >>> torch.equal(unsqueeze_reference(Squeeze()(x)[0]), x)
+        True
+    """
+    return Squeeze().inverse(y)[0]
+
+
+def conv1x1_reference(x: torch.Tensor, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1x1 convolution with the matrix ``W`` and its log-determinant, one per image.
+
+        y[:, :, i, j] = W x[:, :, i, j],     log|det J| = h * w * log|det W|
+
+    Args:
+        x: images ``(batch, c, h, w)``.
+        W: a ``(c, c)`` matrix.
+
+    Example:
+        >>> y, log_det = conv1x1_reference(torch.ones(2, 2, 3, 3), 2 * torch.eye(2))
+        >>> y[0, :, 0, 0].tolist(), [round(v, 4) for v in log_det.tolist()]      # 9 * log 4
+        ([2.0, 2.0], [12.4766, 12.4766])
+    """
+    h, w = x.shape[2:]
+    return torch.einsum("oc,bchw->bohw", W, x), h * w * torch.linalg.slogdet(W).logabsdet.expand(x.shape[0])
 
 
 # ------------------------------------------------------------------------------ exercise 1
@@ -145,21 +180,23 @@ def categorical_bits_per_dim(student_fn):
 
 
 # ------------------------------------------------------------------------------ exercise 3
-@exercise(3, "unsqueeze, the inverse of the squeeze")
+@exercise(3, "unsqueeze, the inverse of the squeeze", reference=unsqueeze_reference)
 def unsqueeze(student_fn):
     """Check exercise 3: ``student_fn(y)`` maps ``(b, 4c, h, w)`` to ``(b, c, 2h, 2w)``, undoing ``Squeeze``.
 
     Compared with ``Squeeze().inverse`` on four shapes (square first), and
     ``student_fn(Squeeze()(x)[0]) == x`` is checked; ``pixel_shuffle`` and the library's
-    unsqueeze are switched off while the student's code runs.
+    unsqueeze are switched off while the student's code runs. Returns the student's function when
+    it is right, and ``unsqueeze_reference`` when the exercise is not attempted yet.
 
     Example:
         >>> def mine(y):
         ...     b, c4, h, w = y.shape
         ...     x = y.reshape(b, c4 // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
         ...     return x.reshape(b, c4 // 4, 2 * h, 2 * w)
-        >>> unsqueeze(mine)
+        >>> unsqueeze(mine) is mine
         Exercise 3 (unsqueeze, the inverse of the squeeze): correct. Well done!
+        True
     """
     gen = torch.Generator().manual_seed(7)
     for b, c, h, w in ((2, 1, 2, 2), (3, 2, 3, 3), (2, 3, 2, 4), (1, 1, 1, 1)):
@@ -195,18 +232,19 @@ def _conv1x1_cases():
     return cases
 
 
-@exercise(4, "the 1x1 convolution and its log-determinant")
+@exercise(4, "the 1x1 convolution and its log-determinant", reference=conv1x1_reference)
 def conv1x1(student_fn):
     """Check exercise 4: ``student_fn(x, W)`` returns ``(y, log_det)`` of a 1x1 convolution.
 
     ``y[:, :, i, j] = W x[:, :, i, j]`` at every pixel, and ``log_det`` (shape ``(batch,)``) is
     compared with ``slogdet`` of the full autograd Jacobian of one image at a time, on three
-    image sizes (two of them with ``det W < 0``).
+    image sizes (two of them with ``det W < 0``). Returns the student's function when it is right,
+    and ``conv1x1_reference`` when the exercise is not attempted yet.
 
     Example:
-        >>> conv1x1(lambda x, W: (torch.einsum("oc,bchw->bohw", W, x),
-        ...                       x.shape[2] * x.shape[3] * torch.linalg.slogdet(W).logabsdet.expand(x.shape[0])))
+        >>> conv1x1(conv1x1_reference) is conv1x1_reference
         Exercise 4 (the 1x1 convolution and its log-determinant): correct. Well done!
+        True
     """
     for W, x in _conv1x1_cases():
         b, c, h, w = x.shape
