@@ -72,7 +72,7 @@ OUTPUTS_JS = """() => {
       .filter(t => t.includes('Error displaying widget') || t.includes('Error rendering output item')),
     images: Array.from(area.querySelectorAll('.jp-OutputArea-output img'))
       .map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
-    sliders: area.querySelectorAll('.jupyter-widgets.widget-slider').length,
+    sliders: area.querySelectorAll('.jp-OutputArea-output .widget-slider').length,
   };
 }"""
 
