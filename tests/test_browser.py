@@ -193,7 +193,8 @@ def test_notebook_runs_in_jupyterlab(page, lab, screenshots, path):
             again = page.evaluate(OUTPUTS_JS)
             assert not again["errors"], f"{rel}: error after moving the slider:\n" + "\n".join(again["errors"])
         else:
-            page.locator(".jp-NotebookPanel .jp-OutputArea-output img").last.scroll_into_view_if_needed()
+            page.locator(".jp-NotebookPanel .jp-OutputArea-output img").last.evaluate(
+                "img => img.scrollIntoView({block: 'center'})")
         assert not page.js_errors, f"{rel}: JavaScript errors in the page: {page.js_errors}"
     finally:
         page.screenshot(path=str(shot))
