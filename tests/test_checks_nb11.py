@@ -35,11 +35,12 @@ def _objective_with(detach=False, pixel_mean=False, batch_sum=False):
 
 
 def _slerp_ref(z0, z1, t):
-    return gon.slerp(z0, z1, t)
+    omega = torch.arccos(torch.dot(z0, z1) / (z0.norm() * z1.norm()))
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
 
 
 def _slerp_swapped(z0, z1, t):
-    return gon.slerp(z0, z1, 1 - t)
+    return _slerp_ref(z0, z1, 1 - t)
 
 
 def _lerp(z0, z1, t):
@@ -47,7 +48,7 @@ def _lerp(z0, z1, t):
 
 
 def _slerp_unit(z0, z1, t):
-    v = gon.slerp(z0, z1, t)
+    v = _slerp_ref(z0, z1, t)
     return v / v.norm()
 
 
@@ -59,7 +60,7 @@ def _slerp_degrees(z0, z1, t):
 CASES = {
     "nb11.gon_latent": (
         nb11.gon_latent,
-        lambda decoder, x, d: gon.gon_latent(decoder, x, d),
+        _latent_with(),
         {"batch mean": _latent_with(reduce_batch="mean"),
          "plus sign": _latent_with(sign=1.0),
          "pixel mean": _latent_with(pixel_mean=True),
@@ -67,7 +68,7 @@ CASES = {
     ),
     "nb11.gon_objective": (
         nb11.gon_objective,
-        lambda decoder, x, d: gon.gon_loss(decoder, x, d),
+        _objective_with(),
         {"detached latent": _objective_with(detach=True),
          "pixel mean": _objective_with(pixel_mean=True),
          "batch sum": _objective_with(batch_sum=True),
@@ -97,3 +98,20 @@ def test_slip_diagnosis_is_named(name, slip, words):
     check, _, wrongs = CASES[name]
     with pytest.raises(CheckFailed, match=words):
         check(wrongs[slip])
+
+
+@pytest.mark.parametrize("name,shortcut,words", [
+    ("nb11.gon_latent", lambda decoder, x, d: gon.gon_latent(decoder, x, d), "gon.gon_latent"),
+    ("nb11.gon_objective", lambda decoder, x, d: gon.gon_loss(decoder, x, d), "gon.gon_loss"),
+    ("nb11.slerp", lambda z0, z1, t: gon.slerp(z0, z1, t), "gon.slerp"),
+])
+def test_library_shortcuts_are_refused_kindly(name, shortcut, words):
+    with pytest.raises(CheckFailed, match=f"calls {words}.*switched off"):
+        CASES[name][0](shortcut)
+
+
+def test_the_library_functions_pass_when_handed_over_directly():
+    # not a shortcut through the student's code: the library's own answers are right
+    assert nb11.gon_latent(gon.gon_latent) is gon.gon_latent
+    assert nb11.gon_objective(gon.gon_loss) is gon.gon_loss
+    assert nb11.slerp(gon.slerp) is gon.slerp

@@ -10,9 +10,13 @@ import math
 import torch
 from torch import nn
 
+from .. import gon
 from . import CheckFailed, assert_close, assert_shape, exercise
+from .shortcuts import call_without
 
 __all__ = ["gon_latent", "gon_objective", "slerp"]
+
+HINT = " (see the hint under the exercise)"
 
 
 def _decoder(latent_dim: int = 3, seed: int = 0) -> nn.Module:
@@ -40,35 +44,65 @@ def _closed_form_latent(decoder: nn.Module, x: torch.Tensor, latent_dim: int,
     return 2.0 * residual @ J
 
 
-@exercise(1, "the GON latent step")
+@exercise(1, "the GON latent step", reference=gon.gon_latent)
 def gon_latent(student_fn):
-    """``student_fn(decoder, x, latent_dim)`` returns ``-grad_{z0} sum_i ||x_i - F(z0_i)||^2`` at 0."""
+    """Check exercise 1: ``student_fn(decoder, x, latent_dim)`` returns ``-grad_{z0} sum_i ||x_i - F(z0_i)||^2`` at 0.
+
+    Compared with the closed form ``2 J_F(0)^T (x - F(0))`` on batches of 5 and 1; the code must
+    keep its graph back to the decoder's weights. The library's ``gon.gon_latent`` is switched
+    off while the student's code runs. Returns the student's function when it is right, and
+    ``gon.gon_latent`` when not attempted yet.
+
+    Example:
+        >>> def mine(decoder, x, latent_dim):
+        ...     z0 = torch.zeros(x.shape[0], latent_dim, dtype=x.dtype, requires_grad=True)
+        ...     inner = (decoder(z0) - x).pow(2).flatten(1).sum(1).sum()
+        ...     return -torch.autograd.grad(inner, z0, create_graph=True)[0]
+        >>> gon_latent(mine) is mine
+        Exercise 1 (the GON latent step): correct. Well done!
+        True
+    """
     latent_dim = 3
     decoder = _decoder(latent_dim)
     for batch in (5, 1):
         x = _data(batch)
         expected = _closed_form_latent(decoder, x, latent_dim).detach()
-        got = student_fn(decoder, x.clone(), latent_dim)
+        got = call_without([("course_utils.gon.gon_latent", "gon.gon_latent"),
+                            ("course_utils.gon.gon_reconstruct", "gon.gon_reconstruct")],
+                           "taking the gradient at the origin yourself", student_fn, decoder, x.clone(), latent_dim)
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"the latent should be a tensor of shape ({batch}, {latent_dim}), "
                               f"got {type(got).__name__}")
         assert_shape(got, (batch, latent_dim), f"the latent of a batch of {batch}")
-        slips = {"the sign is flipped (z is the NEGATIVE gradient: one step downhill)": -expected,
-                 "the squared errors are averaged over the pixels instead of summed": expected / 4}
+        slips = {"the sign is flipped (z is the NEGATIVE gradient: one step downhill)" + HINT: -expected,
+                 "the squared errors are averaged over the pixels instead of summed" + HINT: expected / 4}
         if batch > 1:
             slips["the inner loss is averaged over the batch (sum it, so that each example's latent "
-                  "does not depend on the batch size)"] = expected / batch
+                  "does not depend on the batch size)" + HINT] = expected / batch
         assert_close(got, expected, f"the latent of a batch of {batch} digits", atol=1e-8, rtol=1e-6,
                      slips=slips)
         if got.grad_fn is None:
             raise CheckFailed("the numbers are right, but z has no graph back to the decoder's weights "
                               "(z.grad_fn is None): call torch.autograd.grad(..., create_graph=True) so "
-                              "that the GON loss can train the decoder through z")
+                              "that the GON loss can train the decoder through z" + HINT)
 
 
-@exercise(2, "the GON loss")
+@exercise(2, "the GON loss", reference=gon.gon_loss)
 def gon_objective(student_fn):
-    """``student_fn(decoder, x, latent_dim)`` returns the batch mean of ``||x_i - F(z_i)||^2``."""
+    """Check exercise 2: ``student_fn(decoder, x, latent_dim)`` returns the batch mean of ``||x_i - F(z_i)||^2``.
+
+    ``z`` is the GON latent; the value *and* its gradient with respect to the decoder's weights are
+    compared with an independent computation, so a latent without its graph is caught. The
+    library's ``gon.gon_loss`` is switched off while the student's code runs (``gon.gon_latent``
+    may be used). Returns the student's function when it is right, and ``gon.gon_loss`` when not
+    attempted yet.
+
+    Example:
+        >>> mine = lambda decoder, x, k: (decoder(gon.gon_latent(decoder, x, k)) - x).pow(2).flatten(1).sum(1).mean()
+        >>> gon_objective(mine) is mine
+        Exercise 2 (the GON loss): correct. Well done!
+        True
+    """
     latent_dim = 3
     decoder = _decoder(latent_dim, seed=2)
     x = _data(6, seed=3)
@@ -79,15 +113,16 @@ def gon_objective(student_fn):
     detached = (decoder(z.detach()) - x).pow(2).flatten(1).sum(1).mean()
     detached_grads = torch.autograd.grad(detached, params)
 
-    got = student_fn(decoder, x.clone(), latent_dim)
+    got = call_without([("course_utils.gon.gon_loss", "gon.gon_loss")], "the GON objective itself",
+                       student_fn, decoder, x.clone(), latent_dim)
     if not isinstance(got, torch.Tensor) or got.numel() != 1:
         raise CheckFailed("the GON loss should be one number (a scalar tensor), got "
                           f"{type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}")
     expected_value = expected.detach()
     assert_close(got.reshape(()), expected_value, "the GON loss of a batch of 6", atol=1e-8, rtol=1e-6,
-                 slips={"the squared errors are averaged over the pixels (sum them per example)":
+                 slips={"the squared errors are averaged over the pixels (sum them per example)" + HINT:
                         expected_value / 4,
-                        "the per-example losses are summed over the batch (average them)":
+                        "the per-example losses are summed over the batch (average them)" + HINT:
                         expected_value * 6})
     if not got.requires_grad:
         raise CheckFailed("the value is right, but the loss does not depend on the decoder's weights "
@@ -100,13 +135,26 @@ def gon_objective(student_fn):
     assert_close(flat_got, flat_exp, "the gradient of the GON loss with respect to the decoder's "
                  "weights (the value was right)", atol=1e-7, rtol=1e-5,
                  slips={"z is detached (or built with create_graph=False): the gradient then misses "
-                        "the second-order term that trains the decoder through its own latent":
+                        "the second-order term that trains the decoder through its own latent" + HINT:
                         flat_det})
 
 
-@exercise(3, "spherical interpolation")
+@exercise(3, "spherical interpolation", reference=gon.slerp)
 def slerp(student_fn):
-    """``student_fn(z0, z1, t)`` returns the slerp point for a float ``t`` (a vector like ``z0``)."""
+    """Check exercise 3: ``student_fn(z0, z1, t)`` returns the slerp point for a float ``t`` (a vector like ``z0``).
+
+    Three pairs of vectors, four values of ``t``; the library's ``gon.slerp`` is switched off while
+    the student's code runs. Returns the student's function when it is right, and ``gon.slerp``
+    when not attempted yet.
+
+    Example:
+        >>> def mine(z0, z1, t):
+        ...     omega = torch.arccos(torch.dot(z0, z1) / (z0.norm() * z1.norm()))
+        ...     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+        >>> slerp(mine) is mine
+        Exercise 3 (spherical interpolation): correct. Well done!
+        True
+    """
     gen = torch.Generator().manual_seed(4)
     pairs = [(torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64))]
     pairs += [(torch.randn(5, generator=gen, dtype=torch.float64),
@@ -115,13 +163,14 @@ def slerp(student_fn):
         omega = math.acos(float(torch.dot(z0, z1) / (z0.norm() * z1.norm())))
         for t in (0.0, 0.25, 0.5, 1.0):
             expected = (math.sin((1 - t) * omega) * z0 + math.sin(t * omega) * z1) / math.sin(omega)
-            got = student_fn(z0.clone(), z1.clone(), t)
+            got = call_without([("course_utils.gon.slerp", "gon.slerp")], "the interpolation formula",
+                               student_fn, z0.clone(), z1.clone(), t)
             lerp = (1 - t) * z0 + t * z1
             swapped = (math.sin(t * omega) * z0 + math.sin((1 - t) * omega) * z1) / math.sin(omega)
             assert_close(got, expected, f"slerp at t = {t} between z0 = {_short(z0)} and z1 = {_short(z1)}",
                          atol=1e-7, rtol=1e-6,
-                         slips={"you interpolate along the straight line (that is lerp)": lerp,
-                                "t and 1 - t are swapped (t = 0 must give z0)": swapped,
+                         slips={"you interpolate along the straight line (that is lerp)" + HINT: lerp,
+                                "t and 1 - t are swapped (t = 0 must give z0)" + HINT: swapped,
                                 "the result is normalised to unit length": expected / expected.norm()})
 
 
