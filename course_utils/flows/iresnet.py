@@ -10,8 +10,10 @@ Direction as everywhere in ``course_utils.flows``: ``y, log_det = block(x)`` map
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -19,23 +21,57 @@ from torch import Tensor, nn
 
 from .base import FlowLayer, check_shape
 
-__all__ = ["InvertibleResBlock", "SpectralNormLinear", "LipSwish", "ELUWithDerivative", "log_det_estimate"]
+__all__ = ["InvertibleResBlock", "SpectralNormLinear", "LipSwish", "ELUWithDerivative", "log_det_estimate",
+           "hutchinson_probes", "using_log_det"]
 
 LOG_DET_METHODS = ("exact", "series", "unbiased")
+PROBES = ("gaussian", "rademacher")
+
+
+def hutchinson_probes(like: Tensor, kind: str = "gaussian") -> Tensor:
+    """Random probe vectors ``v`` with ``E[v v^T] = I``, one per row, for ``tr(A) ~ v^T A v``.
+
+        gaussian:   v ~ N(0, I),               Var(v^T A v) = 2 ||A_s||_F^2
+        rademacher: v_i = +-1 with prob. 1/2,  Var(v^T A v) = 2 (||A_s||_F^2 - sum_i A_ii^2)
+
+    with ``A_s = (A + A^T) / 2``: Rademacher probes (Hutchinson's own choice) never have the
+    larger variance. Paper: [5] Behrmann et al., 2019 (Gaussian probes); Hutchinson, 1990.
+
+    Args:
+        like: a tensor whose shape, dtype and device the probes take.
+        kind: ``"gaussian"`` or ``"rademacher"``.
+
+    Example:
+        >>> v = hutchinson_probes(torch.zeros(100_000, 2), "rademacher")
+        >>> sorted(set(v.flatten().tolist())), round((v.T @ v / len(v)).trace().item())
+        ([-1.0, 1.0], 2)
+    """
+    if kind == "gaussian":
+        return torch.randn_like(like)
+    if kind == "rademacher":
+        return torch.randint_like(like, 2) * 2 - 1
+    raise ValueError(f"probe must be one of {PROBES}, got {kind!r}")
 
 
 # ----------------------------------------------------------------------------------------
 # 1-Lipschitz activations, with their derivatives (for the exact Jacobian)
 # ----------------------------------------------------------------------------------------
 class LipSwish(nn.Module):
-    """``LipSwish(h) = h * sigmoid(beta * h) / 1.1`` with a learned ``beta = softplus(raw) > 0``.
+    """The 1-Lipschitz smooth activation of Residual Flows, with its derivative.
+
+        LipSwish(h) = h * sigmoid(beta * h) / 1.1,   beta = softplus(raw_beta) > 0
 
     The slope of ``h * sigmoid(beta h)`` never exceeds 1.1 (whatever beta), so dividing by 1.1
-    makes it 1-Lipschitz (Residual Flows, Chen et al. 2019). Unlike ReLU it is smooth, which the
-    log-det's gradient needs.
+    makes it 1-Lipschitz. Unlike ReLU it is smooth, which the log-det's gradient needs.
 
-    >>> [round(v, 4) for v in LipSwish()(torch.tensor([0.0, 20.0])).tolist()]  # ~ h / 1.1 for large h
-    [0.0, 18.1818]
+    Paper: [5] Behrmann et al., 2019 (i-ResNet); LipSwish is from Residual Flows (Chen et al., 2019).
+
+    Args:
+        beta: the initial ``beta`` (learned).
+
+    Example:
+        >>> [round(v, 4) for v in LipSwish()(torch.tensor([0.0, 20.0])).tolist()]  # ~ h / 1.1 for large h
+        [0.0, 18.1818]
     """
 
     def __init__(self, beta: float = 1.0):
@@ -43,19 +79,29 @@ class LipSwish(nn.Module):
         self.raw_beta = nn.Parameter(torch.tensor(math.log(math.expm1(beta))))
 
     def forward(self, h: Tensor) -> Tensor:
-        beta = F.softplus(self.raw_beta)
-        return h * torch.sigmoid(beta * h) / 1.1
+        return h * torch.sigmoid(F.softplus(self.raw_beta) * h) / 1.1
 
     def derivative(self, h: Tensor) -> Tensor:
+        """``(s + beta h s (1 - s)) / 1.1`` with ``s = sigmoid(beta h)``."""
+        return self.value_and_derivative(h)[1]
+
+    def value_and_derivative(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Both at once (one sigmoid), for the exact Jacobian."""
         beta = F.softplus(self.raw_beta)
         s = torch.sigmoid(beta * h)
-        return (s + beta * h * s * (1 - s)) / 1.1
+        hs = h * s
+        return hs / 1.1, (s + beta * hs * (1 - s)) / 1.1
 
 
 class ELUWithDerivative(nn.Module):
     """``nn.ELU`` that also gives its derivative (for the block's exact Jacobian).
 
-        ELU(h) = h for h > 0, exp(h) - 1 otherwise;   ELU'(h) = 1 or exp(h), in (0, 1]: 1-Lipschitz
+        ELU(h) = h for h > 0, exp(h) - 1 otherwise;   ELU'(h) = exp(min(h, 0)), in (0, 1]
+
+    so it is 1-Lipschitz. Paper: [5] Behrmann et al., 2019 (their activation for 2-D data).
+
+    Args:
+        none.
 
     Example:
         >>> act = ELUWithDerivative()
@@ -68,34 +114,49 @@ class ELUWithDerivative(nn.Module):
         return F.elu(h)
 
     def derivative(self, h: Tensor) -> Tensor:
-        return torch.where(h > 0, torch.ones_like(h), torch.exp(h.clamp(max=0)))
+        """``exp(min(h, 0))``: 1 for ``h > 0``, ``exp(h)`` otherwise."""
+        return torch.exp(h.clamp(max=0))
+
+    def value_and_derivative(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Both at once: ``ELU'(h) = 1 + min(ELU(h), 0)``."""
+        out = F.elu(h)
+        return out, 1 + out.clamp(max=0)
 
 
 # ----------------------------------------------------------------------------------------
 # Spectral normalisation by power iteration
 # ----------------------------------------------------------------------------------------
 class SpectralNormLinear(nn.Module):
-    """The weight and bias of a linear layer, rescaled so that the spectral norm is at most ``coeff``:
+    """A linear layer whose weight is rescaled to spectral norm at most ``coeff``.
 
-        W_eff = W / max(1, sigma / coeff),   sigma = ||W||_2   (i-ResNet [5]).
+        W_eff = W / max(1, sigma / coeff),   sigma = ||W||_2,   y = W_eff x + b
 
     ``n_power_iterations=None`` (default): ``sigma`` is the exact largest singular value
     (``torch.linalg.matrix_norm(W, 2)``, differentiable), so ``||W_eff||_2 <= coeff`` always.
 
     ``n_power_iterations=n``: as in the papers, ``sigma = u^T W v`` with ``u, v`` tracked by
-    power iteration, ``n`` warm-started steps per training forward pass and run to
-    convergence whenever the layer is switched to eval mode. Power iteration approaches
-    ``||W||_2`` from below, so while training the bound can be exceeded: when an optimiser step
-    makes the two largest singular values swap, the warm-started vectors keep tracking the
-    smaller one for many steps (a few per cent over ``coeff`` is common).
+    power iteration (``v <- W^T u / |W^T u|``, ``u <- W v / |W v|``), ``n`` warm-started steps
+    per training forward pass and run to convergence whenever the layer is switched to eval
+    mode. Power iteration approaches ``||W||_2`` from below (``u^T W v <= ||W||_2`` for unit
+    vectors), so while training the bound can be exceeded: when an optimiser step makes the two
+    largest singular values swap, the warm-started vectors keep tracking the smaller one for
+    many steps (a few per cent over ``coeff`` is common).
 
     In eval mode the map is fixed, so the block is deterministic. ``InvertibleResBlock`` reads
     ``effective_weight()`` and ``bias`` (it needs the weights for its exact Jacobian) and calls
     ``update()`` once per training forward pass.
 
-    >>> layer = SpectralNormLinear(3, 5, coeff=0.9)
-    >>> bool(torch.linalg.matrix_norm(layer.effective_weight().detach(), 2) <= 0.9 + 1e-6)
-    True
+    Paper: [5] Behrmann et al., 2019.
+
+    Args:
+        in_features, out_features: the sizes of the linear map.
+        coeff: the bound ``c`` on the spectral norm.
+        n_power_iterations: ``None`` for the exact norm, or power-iteration steps per training pass.
+
+    Example:
+        >>> layer = SpectralNormLinear(3, 5, coeff=0.9)
+        >>> bool(torch.linalg.matrix_norm(layer.effective_weight().detach(), 2) <= 0.9 + 1e-6)
+        True
     """
 
     def __init__(self, in_features: int, out_features: int, coeff: float = 0.9,
@@ -111,7 +172,7 @@ class SpectralNormLinear(nn.Module):
 
     @torch.no_grad()
     def power_iteration(self, n: int) -> None:
-        """``n`` steps of ``v <- W^T u / |W^T u|``, ``u <- W v / |W v|``."""
+        """``n`` steps of ``v <- W^T u / |W^T u|``, ``u <- W v / |W v|`` (warm-started)."""
         W, u, v = self.weight, self.u.clone(), self.v.clone()
         for _ in range(n):
             v = F.normalize(W.t() @ u, dim=0)
@@ -153,6 +214,10 @@ class SpectralNormLinear(nn.Module):
         """The weight actually used, ``W / max(1, sigma / coeff)``, differentiable in ``W``."""
         return self.weight / torch.clamp(self.sigma() / self.coeff, min=1.0)
 
+    def forward(self, x: Tensor) -> Tensor:
+        """``x W_eff^T + b`` (no power-iteration update: ``InvertibleResBlock`` does that)."""
+        return F.linear(x, self.effective_weight(), self.bias)
+
     def update(self) -> None:
         """The training-time update: ``n_power_iterations`` warm-started power-iteration steps."""
         if self.n_power_iterations is not None:
@@ -164,47 +229,63 @@ class SpectralNormLinear(nn.Module):
         return f"{in_features}, {out_features}, coeff={self.coeff}, norm={norm}"
 
 
-
 # ----------------------------------------------------------------------------------------
 # The block
 # ----------------------------------------------------------------------------------------
 class InvertibleResBlock(FlowLayer):
-    """Invertible residual block (i-ResNet [5]) for vectors ``(batch, features)``:
+    """Invertible residual block (i-ResNet) for vectors ``(batch, features)``.
 
         y = F(x) = x + g(x),   g = Linear -> act -> Linear -> act -> Linear,
+        log|det(I + J_g(x))| = sum_{k>=1} (-1)^(k+1) tr(J_g^k) / k
 
-    every linear layer spectrally normalised to ``||W||_2 <= lipschitz < 1`` and ``act``
-    1-Lipschitz (LipSwish or ELU), so ``Lip(g) < 1`` and ``F`` is invertible. The norm is exact
-    (SVD) by default; ``n_power_iterations=n`` uses the papers' power iteration instead (see
-    ``SpectralNormLinear``). ``effective_weights()`` returns the rescaled weights.
+    Every linear layer is spectrally normalised to ``||W||_2 <= lipschitz < 1`` and ``act`` is
+    1-Lipschitz (LipSwish or ELU), so ``Lip(g) <= lipschitz_bound() < 1`` and ``F`` is
+    invertible. The norm is exact (SVD) by default; ``n_power_iterations=n`` uses the papers'
+    power iteration instead (see ``SpectralNormLinear``). ``effective_weights()`` returns the
+    rescaled weights, ``jacobian(x)`` the exact ``J_g`` per sample.
 
-    log-det: ``log|det(I + J_g(x))| = sum_{k>=1} (-1)^(k+1) tr(J_g^k) / k`` (converges since
-    ``||J_g|| < 1``). ``log_det_method=`` chooses how to compute it:
+    The series converges since ``||J_g|| < 1``. ``log_det_method=`` chooses how to compute it:
 
     - ``"exact"``: ``slogdet(I + J_g)`` with ``J_g`` built from the layers (ground truth; small dims).
     - ``"series"``: the first ``series_terms`` terms, each trace by Hutchinson's estimator
-      ``tr(A) ~ v^T A v`` with ``v ~ N(0, I)`` and ``v^T J^k`` by repeated vector-Jacobian
-      products (i-ResNet [5]); biased by the truncation, noisy by Hutchinson.
-    - ``"unbiased"``: Russian roulette (Residual Flows, Chen et al. 2019): always the first
-      ``n_exact_terms`` terms, then a random number of further terms ``m ~ Geometric(roulette_p)``,
-      term ``k`` divided by ``P(N >= k)``, so the expectation is the full series.
+      ``tr(A) ~ v^T A v`` with ``v ~ N(0, I)`` (``n_hutchinson`` probes) and ``v^T J^k`` by
+      repeated vector-Jacobian products; biased by the truncation, noisy by Hutchinson.
+    - ``"unbiased"``: Russian roulette (Residual Flows): always the first ``n_exact_terms``
+      terms, then a random number of further terms ``m ~ Geometric(roulette_p)`` (one draw per
+      call, shared by the batch), term ``k`` divided by ``P(N >= k)``, so that the expectation
+      is the full series.
 
     Inverse by the fixed-point iteration ``x_{k+1} = y - g(x_k)`` from ``x_0 = y`` (the error
     shrinks by the factor ``Lip(g)`` per step, Banach) until the relative step
     ``max |x_{k+1} - x_k| / (1 + |x_{k+1}|)`` falls below ``inverse_tol`` (1e-10 in float64,
     1e-6 otherwise), at most ``inverse_max_iter`` steps; if it does not converge it warns
-    (``RuntimeWarning``) with the iterations and the last step. ``last_inverse_iterations``, ``last_inverse_residuals`` and
-    ``last_inverse_converged`` record the last run (to plot the convergence).
-    ``inverse`` returns minus the block's log-det (method as above) at the recovered ``x``.
+    (``RuntimeWarning``) with the iterations and the last step. ``last_inverse_iterations``,
+    ``last_inverse_residuals`` and ``last_inverse_converged`` record the last run (to plot the
+    convergence). ``inverse`` returns minus the block's log-det (method as above) at the
+    recovered ``x``.
 
-    Example
-    -------
-    >>> block = InvertibleResBlock(2, hidden=16).eval()
-    >>> x = torch.randn(5, 2)
-    >>> y, log_det = block(x)
-    >>> x_back, _ = block.inverse(y)
-    >>> bool((x_back - x).abs().max() < 1e-5), block.last_inverse_converged
-    (True, True)
+    Paper: [5] Behrmann et al., 2019; the unbiased estimator and LipSwish from Residual Flows
+    (Chen et al., 2019).
+
+    Args:
+        features: size of the input vectors.
+        hidden: width of the two hidden layers of ``g``.
+        lipschitz: the spectral-norm bound ``c`` of every linear layer, in (0, 1).
+        log_det_method: ``"exact"``, ``"series"`` or ``"unbiased"`` (above).
+        n_power_iterations: ``None`` (exact norm) or power-iteration steps per training pass.
+        series_terms, n_hutchinson: terms and probes of the ``"series"`` estimator.
+        activation: ``"lipswish"`` or ``"elu"``.
+        inverse_tol, inverse_max_iter: stopping rule of the fixed-point inverse.
+        n_exact_terms, roulette_p: the terms always computed and the stopping probability of
+            the ``"unbiased"`` estimator.
+
+    Example:
+        >>> block = InvertibleResBlock(2, hidden=16).eval()
+        >>> x = torch.randn(5, 2)
+        >>> y, log_det = block(x)
+        >>> x_back, _ = block.inverse(y)
+        >>> bool((x_back - x).abs().max() < 1e-5), block.last_inverse_converged
+        (True, True)
     """
 
     def __init__(
@@ -221,6 +302,7 @@ class InvertibleResBlock(FlowLayer):
         inverse_max_iter: int = 500,
         n_exact_terms: int = 2,
         roulette_p: float = 0.5,
+        probe: str = "gaussian",
     ):
         super().__init__()
         if not 0 < lipschitz < 1:
@@ -237,10 +319,12 @@ class InvertibleResBlock(FlowLayer):
             raise ValueError(f"activation must be 'lipswish' or 'elu', got {activation!r}")
         if not 0 < roulette_p < 1:
             raise ValueError(f"roulette_p must lie in (0, 1), got {roulette_p}")
+        if probe not in PROBES:
+            raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
         self.features, self.lipschitz, self.log_det_method = features, lipschitz, log_det_method
         self.n_power_iterations, self.series_terms, self.n_hutchinson = n_power_iterations, series_terms, n_hutchinson
         self.inverse_tol, self.inverse_max_iter = inverse_tol, inverse_max_iter
-        self.n_exact_terms, self.roulette_p = n_exact_terms, roulette_p
+        self.n_exact_terms, self.roulette_p, self.probe = n_exact_terms, roulette_p, probe
         sizes = [features, hidden, hidden, features]
         self.linears = nn.ModuleList(
             SpectralNormLinear(a, b, lipschitz, n_power_iterations) for a, b in zip(sizes[:-1], sizes[1:])
@@ -259,23 +343,40 @@ class InvertibleResBlock(FlowLayer):
         """The spectrally normalised weights the block uses now (one per linear layer)."""
         return [layer.effective_weight() for layer in self.linears]
 
+    def lipschitz_bound(self) -> float:
+        """``prod_i ||W_eff,i||_2`` (exact norms): a bound on ``Lip(g)``, since the activations
+        are 1-Lipschitz. At most ``lipschitz ** 3``."""
+        with torch.no_grad():
+            return math.prod(torch.linalg.matrix_norm(W, 2).item() for W in self.effective_weights())
+
     def g(self, x: Tensor, weights: list[Tensor] | None = None) -> Tensor:
         """The residual ``g(x)`` with the given (or current) effective weights."""
         return self._g(x, weights or self.effective_weights(), jacobian=False)[0]
 
+    def jacobian(self, x: Tensor) -> Tensor:
+        """The exact Jacobian ``J_g(x)`` per sample, ``(batch, features, features)``, by the chain
+        rule ``J_g = W_3 diag(act'(h_2)) W_2 diag(act'(h_1)) W_1``."""
+        check_shape(x, (None, self.features), name="InvertibleResBlock.jacobian")
+        return self._g(x, self.effective_weights(), jacobian=True)[1].transpose(1, 2)
+
     def _g(self, x: Tensor, weights: list[Tensor], jacobian: bool) -> tuple[Tensor, Tensor | None]:
-        """``g(x)`` and, if asked, its Jacobian ``(batch, features, features)`` by the chain rule:
-        ``J = W_3 diag(act'(h_2)) W_2 diag(act'(h_1)) W_1``."""
-        h, J = x, None
+        """``g(x)`` and, if asked, the *transposed* Jacobian ``J_g^T`` ``(batch, features, features)``.
+
+        ``J^T = W_1^T diag(act'(h_1)) W_2^T diag(act'(h_2)) W_3^T`` is built from the left, so
+        that each product is one matrix multiply of a ``(batch * features, width)`` block."""
+        h, Jt = x, None
+        last = len(self.activations)
         for i, (W, layer) in enumerate(zip(weights, self.linears)):
             h = F.linear(h, W, layer.bias)
             if jacobian:
-                J = W.expand(x.shape[0], *W.shape) if J is None else torch.einsum("oh,bhd->bod", W, J)
-            if i < len(self.activations):
+                Jt = W.t() if Jt is None else Jt @ W.t()        # (features, width) or (batch, features, width)
+            if i < last:
                 if jacobian:
-                    J = self.activations[i].derivative(h).unsqueeze(-1) * J
-                h = self.activations[i](h)
-        return h, J
+                    h, slope = self.activations[i].value_and_derivative(h)
+                    Jt = Jt * slope.unsqueeze(1)
+                else:
+                    h = self.activations[i](h)
+        return h, Jt
 
     def _power_iterate_if_training(self) -> None:
         if self.training:
@@ -287,9 +388,9 @@ class InvertibleResBlock(FlowLayer):
                  n_terms: int | None = None, n_samples: int | None = None) -> tuple[Tensor, Tensor]:
         """``(g(x), log_det)``; keeps the graph when gradients are enabled."""
         if method == "exact":
-            gx, J = self._g(x, weights, jacobian=True)
+            gx, Jt = self._g(x, weights, jacobian=True)
             eye = torch.eye(self.features, dtype=x.dtype, device=x.device)
-            return gx, torch.linalg.slogdet(eye + J).logabsdet
+            return gx, torch.linalg.slogdet(eye + Jt).logabsdet      # det(I + J^T) = det(I + J)
         if method not in LOG_DET_METHODS:
             raise ValueError(f"method must be one of {LOG_DET_METHODS}, got {method!r}")
         n_samples = n_samples or self.n_hutchinson
@@ -309,7 +410,7 @@ class InvertibleResBlock(FlowLayer):
                 q = 1.0 - self.roulette_p
                 # term k is kept with probability P(N >= k); dividing by it removes the bias
                 weight = [1.0 if k <= n_exact else q ** -(k - n_exact) for k in range(1, n + 1)]
-            v = torch.randn_like(x_rep)
+            v = hutchinson_probes(x_rep, self.probe)
             w = v
             estimate = x_rep.new_zeros(x_rep.shape[0])
             for k in range(1, n + 1):
@@ -358,20 +459,65 @@ class InvertibleResBlock(FlowLayer):
 
 
 def log_det_estimate(block: InvertibleResBlock, x: Tensor, method: str = "series",
-                    n_terms: int | None = None, n_samples: int = 1) -> Tensor:
+                     n_terms: int | None = None, n_samples: int = 1) -> Tensor:
     """Estimate ``log|det(I + J_g(x))|`` per sample for an ``InvertibleResBlock``.
 
-    ``method``: ``"exact"`` (slogdet), ``"series"`` (``n_terms`` terms of the power series,
-    traces by ``n_samples`` Hutchinson probes) or ``"unbiased"`` (Russian roulette; ``n_terms``
-    is then the number of terms always computed). Uses the block's current weights and does
-    not update its power iteration; differentiable when gradients are enabled.
+        series:   sum_{k=1}^{n_terms} (-1)^(k+1) v^T J_g^k v / k,   v ~ N(0, I), averaged over n_samples probes
+        unbiased: the same with a random number of terms, term k divided by P(N >= k)
 
-    >>> block = InvertibleResBlock(3, hidden=8).eval()
-    >>> x = torch.randn(4, 3)
-    >>> exact = log_det_estimate(block, x, "exact")
-    >>> series = log_det_estimate(block, x, "series", n_terms=20, n_samples=2000)
-    >>> bool((exact - series).abs().max() < 0.05)
-    True
+    Uses the block's current weights and does not update its power iteration; differentiable
+    when gradients are enabled. Paper: [5] Behrmann et al., 2019 (series); Residual Flows,
+    Chen et al., 2019 (unbiased).
+
+    Args:
+        block: the block.
+        x: points ``(batch, features)``.
+        method: ``"exact"`` (slogdet), ``"series"`` or ``"unbiased"``.
+        n_terms: terms of the series (for ``"unbiased"``: the terms always computed); ``None``
+            takes the block's setting.
+        n_samples: Hutchinson probes per point (averaged).
+
+    Example:
+        >>> block = InvertibleResBlock(3, hidden=8).eval()
+        >>> x = torch.randn(4, 3)
+        >>> exact = log_det_estimate(block, x, "exact")
+        >>> series = log_det_estimate(block, x, "series", n_terms=20, n_samples=2000)
+        >>> bool((exact - series).abs().max() < 0.05)
+        True
     """
     check_shape(x, (None, block.features), name="log_det_estimate")
     return block._log_det(x, block.effective_weights(), method, n_terms, n_samples)[1]
+
+
+@contextlib.contextmanager
+def using_log_det(model: nn.Module, method: str) -> Iterator[nn.Module]:
+    """Temporarily set ``log_det_method`` of every ``InvertibleResBlock`` inside ``model``.
+
+        with using_log_det(model, "exact"): ...   # e.g. evaluate a model trained with an estimator
+
+    The previous methods are restored on exit. Paper: [5] Behrmann et al., 2019 (they, too,
+    train with the estimator and evaluate with more terms).
+
+    Args:
+        model: any module (a block, a ``NormalizingFlow`` of blocks and other layers).
+        method: ``"exact"``, ``"series"`` or ``"unbiased"``.
+
+    Example:
+        >>> block = InvertibleResBlock(2, hidden=8, log_det_method="unbiased")
+        >>> with using_log_det(block, "exact"):
+        ...     print(block.log_det_method)
+        exact
+        >>> block.log_det_method
+        'unbiased'
+    """
+    if method not in LOG_DET_METHODS:
+        raise ValueError(f"method must be one of {LOG_DET_METHODS}, got {method!r}")
+    blocks = [m for m in model.modules() if isinstance(m, InvertibleResBlock)]
+    saved = [b.log_det_method for b in blocks]
+    for b in blocks:
+        b.log_det_method = method
+    try:
+        yield model
+    finally:
+        for b, old in zip(blocks, saved):
+            b.log_det_method = old
