@@ -14,7 +14,7 @@ module              contents                                                    
 ``planar_vi``       U1..U4, reverse_kl_loss, PlanarStack, annealed_batches              [2]
 ``normalization``   BatchNormFlow; ActNorm                                              [3]; [4]
 ``glow``            Squeeze, Unsqueeze, InvConv1x1, image couplings, FactorOut, Logit   [3], [4]
-``iresnet``         InvertibleResBlock, SpectralNormLinear, log_det_estimate            [5]
+``iresnet``         InvertibleResBlock, SpectralNormLinear, log_det_estimate, probes    [5]
 ``emerging``        EmergingConv, emerging_mask, emerging_log_det, masked_conv_inverse  [6]
 ``models``          builders: realnvp, nice, glow                                       [1], [3], [4]
 ``losses``          nll_loss, eval_log_prob, held_out_nll, gap_report
@@ -27,7 +27,8 @@ from .coupling import AdditiveCoupling, AffineCoupling, DiagonalScaling, Permuta
 from .emerging import EmergingConv, emerging_log_det, emerging_mask, masked_conv_inverse, solve_pixel, wavefront_steps
 from .glow import (AdditiveCouplingImage, AffineCouplingImage, FactorOut, InvConv1x1, Logit, Squeeze, Unsqueeze, channel_mask,
                    check_image_shape, checkerboard_mask)
-from .iresnet import ELUWithDerivative, InvertibleResBlock, LipSwish, SpectralNormLinear, log_det_estimate
+from .iresnet import (ELUWithDerivative, InvertibleResBlock, LipSwish, SpectralNormLinear, hutchinson_probes,
+                      log_det_estimate, using_log_det)
 from .losses import GapReport, eval_log_prob, gap_report, held_out_nll, nll_loss
 from .models import GLOW_MIXINGS, glow, glow_latent_levels, nice, realnvp
 from .normalization import ActNorm, BatchNormFlow
@@ -43,6 +44,7 @@ __all__ = [
     "PlanarFlow", "planar_u_hat", "planar_log_det",
     "BatchNormFlow", "ActNorm",
     "InvertibleResBlock", "SpectralNormLinear", "LipSwish", "ELUWithDerivative", "log_det_estimate",
+    "hutchinson_probes", "using_log_det",
     # image layers
     "Squeeze", "Unsqueeze", "FactorOut", "Logit", "InvConv1x1", "AffineCouplingImage", "AdditiveCouplingImage", "checkerboard_mask",
     "channel_mask", "check_image_shape", "EmergingConv", "emerging_mask", "emerging_log_det", "masked_conv_inverse", "solve_pixel", "wavefront_steps",
