@@ -48,9 +48,12 @@ lab: $(STAMP)
 # (doctests), and every notebook in both folders, top to bottom, in the kernel of this
 # project's own environment. The browser tests (tests/test_browser.py) run where Chromium is
 # installed and are skipped, with one line saying how to install it, where it is not.
+# TEST_WORKERS processes share the work file by file (--dist loadfile keeps a notebook's cells,
+# which share one kernel, in one process); TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests course_utils $(NOTEBOOKS) --doctest-modules --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=900 --durations=15
+		--nbval-cell-timeout=900 --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest tests course_utils --doctest-modules
