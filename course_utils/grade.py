@@ -273,6 +273,13 @@ class _GradingClient(NotebookClient):
 
     def __init__(self, nb, log: Path, limit: float, cell_limit: float | None, **kw):
         super().__init__(nb, **kw)
+        # No client-side widget models. nbclient's Output-widget model answers the kernel's
+        # clear_output by sending on the shell socket while another task waits on that socket
+        # for the cell's reply; now and then the reply's wake-up is lost and the cell waits out
+        # its whole time limit (nbclient issue 312: about 1 in 7 cells showing notebook 01's
+        # `interactive`, each a 15 s wait with a 15 s limit). Without the model the widget's
+        # outputs land in the cell's own outputs, which is all grading needs.
+        self.widget_registry = {}
         self.log_path, self.log_offset = log, 0
         self.limit, self.deadline = limit, None  # the clock starts with the first cell, not the kernel
         self.cell_limit = cell_limit
