@@ -5,6 +5,10 @@ and takes the shared tests with
 
     (test_reference_passes, test_not_attempted_is_friendly, test_wrong_answers_fail_with_numbers,
      test_each_check_rejects_at_least_two_wrong_answers) = contract_tests(CASES)
+
+and says which words each diagnosed slip's message must contain with
+
+    test_slips_are_named = slips_named(CASES, {(name, slip): "words in the message", ...})
 """
 
 import pytest
@@ -57,3 +61,19 @@ def contract_tests(cases: dict, extra_words: tuple[str, ...] = ()):
 
     return (test_reference_passes, test_not_attempted_is_friendly, test_wrong_answers_fail_with_numbers,
             test_each_check_rejects_at_least_two_wrong_answers)
+
+
+def slips_named(cases: dict, slips: dict[tuple[str, str], str]):
+    """A test, parametrised over ``slips``, that each wrong answer's message names its slip.
+
+    ``slips`` maps ``(case name, slip)`` of ``cases`` to words (plain text, not a pattern) that
+    the check's message for that wrong answer must contain.
+    """
+    @pytest.mark.parametrize("name,slip", list(slips))
+    def test_slips_are_named(name, slip):
+        check, _, wrongs = cases[name]
+        with pytest.raises(CheckFailed) as info:
+            check(wrongs[slip])
+        assert slips[name, slip] in str(info.value), str(info.value)
+
+    return test_slips_are_named

@@ -10,7 +10,7 @@ from course_utils import linalg
 from course_utils.checks import CheckFailed, assert_close, exercise
 from course_utils.checks import nb00, nb01
 
-from checkcontract import contract_tests, not_attempted
+from checkcontract import contract_tests
 
 
 # check: (the check, a reference solution, {description: a plausible wrong answer})
