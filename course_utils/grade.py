@@ -275,10 +275,10 @@ class _GradingClient(NotebookClient):
         super().__init__(nb, **kw)
         # No client-side widget models. nbclient's Output-widget model answers the kernel's
         # clear_output by sending on the shell socket while another task waits on that socket
-        # for the cell's reply; now and then the reply's wake-up is lost and the cell waits out
-        # its whole time limit (nbclient issue 312: about 1 in 7 cells showing notebook 01's
-        # `interactive`, each a 15 s wait with a 15 s limit). Without the model the widget's
-        # outputs land in the cell's own outputs, which is all grading needs.
+        # for the cell's reply; under CPU load the reply's wake-up is now and then lost and the
+        # cell waits out its whole time limit (nbclient issue 312: 3 of 20 cells showing notebook
+        # 01's `interactive` on a loaded 2-core machine, each the full 15 s). Without the model
+        # the widget's outputs land in the cell's own outputs, which is all grading needs.
         self.widget_registry = {}
         self.log_path, self.log_offset = log, 0
         self.limit, self.deadline = limit, None  # the clock starts with the first cell, not the kernel

@@ -72,8 +72,9 @@ def run_notebook(path: Path) -> dict:
     copy's; its total and slowest-cell wall times in seconds.
 
     The cells go one by one through jupyter_client's ``execute_interactive`` (which waits for the
-    reply and for the kernel to be idle): nbclient waits out its whole cell timeout after a cell
-    that shows an ipywidgets ``interactive`` (900 s on notebook 01), however fast the cell is.
+    reply and for the kernel to be idle): nbclient's Output-widget model can lose the wake-up for a
+    cell that shows an ipywidgets ``interactive``, which then waits out its whole cell timeout
+    (900 s on notebook 01; nbclient issue 312, see ``course_utils.grade._GradingClient``).
     """
     from jupyter_client.manager import start_new_kernel
 
