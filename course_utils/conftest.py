@@ -11,7 +11,10 @@ import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _doctest_setup(doctest_namespace):
+def _doctest_setup(doctest_namespace, monkeypatch):
+    import course_utils.train
+
     torch.manual_seed(0)
+    monkeypatch.setattr(course_utils.train, "CUT_SHORT", [])   # each example starts with no run cut short
     doctest_namespace.update(torch=torch, math=math)
     yield

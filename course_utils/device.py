@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 import platform
 import random
+import re
+import statistics
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
 __all__ = ["get_device", "seed_everything", "setup", "environment_report", "is_accelerated", "pick",
-           "best_time"]
+           "best_time", "measure", "Timing", "is_timing_line"]
 
 
 def get_device() -> torch.device:
@@ -134,6 +137,85 @@ def best_time(fn: Callable, *args, repeat: int = 3) -> float:
         fn(*args)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+@dataclass
+class Timing:
+    """Repeated wall-clock timings of one call: the median and the spread, in seconds.
+
+    ``str()`` gives one line with a unit, e.g. ``"1.23 ms (median of 5, 1.20-1.31 ms)"``; the
+    course prints timings on lines of their own, so every other line of a notebook's output is
+    the same on every machine.
+    """
+
+    times: list
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def low(self) -> float:
+        return min(self.times)
+
+    @property
+    def high(self) -> float:
+        return max(self.times)
+
+    def __str__(self) -> str:
+        scale, unit = next((f, u) for f, u in ((1.0, "s"), (1e3, "ms"), (1e6, "us"))
+                           if self.median * f >= 1 or u == "us")
+        return (f"{self.median * scale:.3g} {unit} (median of {len(self.times)}, "
+                f"{self.low * scale:.3g}-{self.high * scale:.3g} {unit})")
+
+
+def measure(fn: Callable, *args, repeat: int = 5, warmup: int = 1) -> Timing:
+    """Time ``fn(*args)``: ``warmup`` untimed calls, then ``repeat`` timed ones (median, spread).
+
+    Costs are measured this way, apart from training: never by racing clocks inside a
+    training loop. A comparison "at equal time" is computed from such per-step costs.
+
+    Args:
+        fn: the call to time; ``args`` are passed to it.
+        repeat: timed calls (at least 5 for a median worth quoting).
+        warmup: untimed calls first (caches, lazy initialisation).
+
+    Example:
+        >>> t = measure(sum, range(1000), repeat=5)
+        >>> len(t.times), t.low <= t.median <= t.high, str(t).split()[1] in ("s", "ms", "us")
+        (5, True, True)
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    for _ in range(warmup):
+        fn(*args)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return Timing(times)
+
+
+#: a line of notebook output that reports a time (and so may differ between runs): it carries
+#: a number with a unit of time (s, ms, us, seconds, minutes) or the word "time"
+_TIMING = re.compile(r"(\d\s*(s|ms|us|µs|sec|secs|seconds?|min|minutes?|steps/s|it/s)\b)|\btimes?\b|\btimings?\b|\bspeed", re.I)
+
+
+def is_timing_line(line: str) -> bool:
+    """Whether a printed line reports a time (such lines may differ between runs).
+
+    Every other line of a notebook's output must be the same in every run on the same torch
+    and CPU architecture; timings, and what is computed from them (speed-ups, steps per
+    second), go on lines of their own that carry a unit or say "time".
+
+    Example:
+        >>> is_timing_line("forward 1.2 ms (median of 5)"), is_timing_line("time: 400 steps")
+        (True, True)
+        >>> is_timing_line("gap 0.031 nats, target < 0.05: met")
+        False
+    """
+    return bool(_TIMING.search(line))
 
 
 def environment_report(device: torch.device | None = None) -> dict:

@@ -9,8 +9,11 @@ What it does for you:
   keeps the weights of the last completed step and you get the history so far;
 - a **non-finite loss or gradient** stops training with a ``FloatingPointError`` that names the
   step and suggests a remedy; the model is restored to its state after the last good step;
-- ``max_seconds`` stops at a time budget; ``scheduler="cosine"`` decays the learning rate over
-  ``steps``, and ``time_cosine(seconds)`` over wall-clock seconds (for runs cut by a time budget);
+- training runs a **fixed number of steps** (with ``scheduler="cosine"`` the learning rate decays
+  over those steps), so from a fixed seed it prints the same numbers on a fast or a slow machine;
+- ``max_seconds`` is only a **safety cap** (set it several times the expected time): when it
+  fires, the cell says at which step it stopped and that its numbers will differ from the
+  reference run, and every ``verdict`` printed afterwards in this kernel says it is not comparable;
 - ``amp=True`` runs the forward pass in bfloat16 autocast on CUDA (mixed precision). It is off
   by default: bfloat16 cannot resolve the log-determinants of flows, ``sin(30 x)`` of SIREN or
   second derivatives, which is most of this course.
@@ -30,7 +33,7 @@ from tqdm.auto import tqdm
 
 from .device import get_device
 
-__all__ = ["fit", "History", "to_device", "time_cosine"]
+__all__ = ["fit", "History", "to_device", "verdict", "cut_short_runs"]
 
 
 @dataclass
@@ -42,7 +45,9 @@ class History:
     Args:
         losses: one float per completed step (``steps`` is their number).
         seconds: wall-clock time of the loop.
-        stopped: ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"time budget"``.
+        stopped: ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"time cap"`` (the safety cap
+            ``max_seconds`` fired before the last step).
+        planned: the number of steps asked for.
         records: whatever a ``callback`` returned, as ``(step, value)`` pairs.
 
     Example:
@@ -57,10 +62,16 @@ class History:
     device: str = "cpu"
     amp: bool = False
     records: list[tuple[int, Any]] = field(default_factory=list)
+    planned: int | None = None
 
     @property
     def steps(self) -> int:
         return len(self.losses)
+
+    @property
+    def comparable(self) -> bool:
+        """``True`` when every planned step ran, so the numbers match the reference run."""
+        return self.stopped == "completed" and (self.planned is None or self.steps >= self.planned)
 
     def final_loss(self, last: int = 50) -> float:
         """Mean loss over the last ``last`` steps (less noisy than the very last one)."""
@@ -68,10 +79,14 @@ class History:
         return sum(tail) / len(tail) if tail else float("nan")
 
     def summary(self) -> str:
+        """Steps, final loss and how it stopped: the same on every machine (no time in it)."""
+        return (f"{self.steps} steps on {self.device}{' with mixed precision' if self.amp else ''}; "
+                f"final loss {self.final_loss():.4f} ({self.stopped})")
+
+    def timing(self) -> str:
+        """The wall-clock side, on a line of its own: seconds and steps per second."""
         rate = self.steps / self.seconds if self.seconds > 0 else float("nan")
-        return (f"{self.steps} steps in {self.seconds:.1f} s ({rate:.0f} steps/s) on {self.device}"
-                f"{' with mixed precision' if self.amp else ''}; final loss {self.final_loss():.4f}"
-                f" ({self.stopped})")
+        return f"time: {self.steps} steps in {self.seconds:.1f} s ({rate:.0f} steps/s)"
 
     def plot(self, ax=None, title: str | None = None, reference: float | None = None,
              reference_label: str | None = None):
@@ -84,9 +99,10 @@ class History:
     def __add__(self, other: "History") -> "History":
         """Join two runs (e.g. a cell run twice to train longer)."""
         offset = self.steps
+        planned = None if self.planned is None or other.planned is None else self.planned + other.planned
         return History(self.losses + other.losses, self.seconds + other.seconds, other.stopped,
                        other.device, other.amp,
-                       self.records + [(s + offset, v) for s, v in other.records])
+                       self.records + [(s + offset, v) for s, v in other.records], planned)
 
 
 def to_device(batch, device: torch.device):
@@ -178,10 +194,13 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], bat
         loss_fn: ``loss_fn(model, batch) -> scalar tensor``.
         batches: a zero-argument function returning a fresh batch each step, or an iterable
             (list, DataLoader) that is re-iterated when exhausted.
-        steps: the number of optimiser steps (fewer if ``max_seconds`` stops the run first).
+        steps: the number of optimiser steps; with a fixed seed the result does not depend on
+            the machine's speed.
         optimizer: defaults to ``Adam(model.parameters(), lr=lr)``.
         device: ``None`` means ``get_device()``; the model and each batch are moved there.
-        max_seconds: stop after this much wall-clock time (the history says so).
+        max_seconds: a safety cap, not a budget: set it several times the expected time. If it
+            fires, the run stops with ``history.stopped == "time cap"``, the cell says so, and
+            later ``verdict`` lines say the numbers are not comparable with the reference run.
         grad_clip: clip the gradient norm to this value.
         amp: ``True`` uses bfloat16 autocast on CUDA (mixed precision); ignored elsewhere. Off by
             default: log-determinants, high-frequency sines and second derivatives need float32.
@@ -210,7 +229,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], bat
     params = [p for group in optimizer.param_groups for p in group["params"]]
     lr = optimizer.param_groups[0]["lr"]
     snapshot = _Snapshot(model)
-    history = History(device=str(device), amp=use_amp)
+    history = History(device=str(device), amp=use_amp, planned=steps)
 
     bar = tqdm(total=steps, desc="training", disable=not progress, leave=True, mininterval=0.5)
     start = time.perf_counter()
@@ -245,21 +264,63 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], bat
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
             if callback is not None and (step % callback_every == 0 or step == steps):
                 _record(callback, step, model, history)
-            if max_seconds is not None and time.perf_counter() - start > max_seconds:
-                history.stopped = "time budget"
-                if step < steps:
-                    print(f"Stopped at the time budget of {max_seconds:g} s after {step} of {steps} steps.")
+            if max_seconds is not None and step < steps and time.perf_counter() - start > max_seconds:
+                history.stopped = "time cap"
+                elapsed = time.perf_counter() - start
+                CUT_SHORT.append(f"stopped at step {step} of {steps}")
+                print(f"Stopped at step {step} of {steps} after {elapsed:.0f} s (the safety cap of "
+                      f"{max_seconds:g} s): the numbers below will differ from the reference run. "
+                      "Run the cell again on a less busy machine, or raise max_seconds.")
                 break
     except KeyboardInterrupt:
         if history.steps < step:  # interrupted inside a step: undo its partial update
             snapshot.restore()
         history.stopped = "interrupted"
+        CUT_SHORT.append(f"interrupted at step {history.steps} of {steps}")
         print(f"Interrupted: kept the model after step {history.steps} of {steps}; "
               "the history so far is returned (run the cell again to train more).")
     finally:
         history.seconds = time.perf_counter() - start
         bar.close()
     return history
+
+
+#: runs of this Python process (kernel) that stopped before their last step: every ``verdict``
+#: printed after one of them says that the numbers are not comparable with the reference run
+CUT_SHORT: list[str] = []
+
+
+def cut_short_runs() -> list[str]:
+    """How the runs of this kernel that stopped early stopped (empty when all completed).
+
+    Example:
+        >>> isinstance(cut_short_runs(), list)
+        True
+    """
+    return list(CUT_SHORT)
+
+
+def verdict(met: bool, advice: str = "") -> str:
+    """``"met"`` or ``"not met"`` (with what to try), flagged when a run was cut short.
+
+    Every target line in the notebooks ends with a verdict. When a training run of this kernel
+    stopped before its last step (the safety cap or Ctrl-C), its numbers differ from the
+    reference run's, and the verdict says so instead of blaming the student's code.
+
+    Args:
+        met: whether the target was met.
+        advice: what to try when it is not met (shown after "not met").
+
+    Example:
+        >>> verdict(True)
+        'met'
+        >>> verdict(False, "train longer")
+        'not met (try: train longer)'
+    """
+    text = "met" if met else ("not met" + (f" (try: {advice})" if advice else ""))
+    if CUT_SHORT:
+        text += f" [not comparable with the reference run: a training run {CUT_SHORT[0]}]"
+    return text
 
 
 def _record(callback, step, model, history):
@@ -277,41 +338,3 @@ def _remedy(what: str, step: int, lr: float, grad_clip) -> str:
         hints.append("gradient clipping (e.g. grad_clip=1.0)")
     hints.append("checking the data and the loss for NaN or division by zero")
     return f"{what}; training stopped. The model keeps its weights {kept}. Try " + ", ".join(hints) + "."
-
-
-def time_cosine(seconds: float, final: float = 0.0) -> Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]:
-    """A cosine learning-rate decay over ``seconds`` of wall-clock time, for ``fit(scheduler=...)``.
-
-        lr(t) = lr_0 * (final + (1 - final) * (1 + cos(pi * min(t / seconds, 1))) / 2)
-
-    with ``t`` the time since ``fit`` created the schedule (just before its first step). Pair it
-    with ``max_seconds=seconds``: the run stops as the rate reaches ``final * lr_0``. Unlike
-    ``scheduler="cosine"`` (a decay over ``steps``), a run that the time budget cuts short still
-    gets the end of the decay, which is where the loss drops most.
-
-    Paper: Loshchilov and Hutter, 2017 (SGDR, the cosine schedule; not in the lecture's list).
-
-    Args:
-        seconds: the length of the decay in wall-clock seconds.
-        final: the rate at the end, as a fraction of the optimiser's ``lr_0``.
-
-    Example:
-        >>> model = torch.nn.Linear(1, 1)
-        >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
-        >>> sched = time_cosine(3600.0)(opt)
-        >>> round(opt.param_groups[0]["lr"], 3)
-        1.0
-    """
-    if not seconds > 0:
-        raise ValueError(f"time_cosine needs a positive number of seconds, got {seconds}")
-
-    def make(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        start = time.perf_counter()
-
-        def factor(_step: int) -> float:
-            progress = min((time.perf_counter() - start) / seconds, 1.0)
-            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-    return make

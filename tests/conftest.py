@@ -22,3 +22,11 @@ def float64():
     torch.manual_seed(0)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_cut_short_yet(monkeypatch):
+    """Each test starts in a kernel-like state where no training run has been cut short."""
+    import course_utils.train
+
+    monkeypatch.setattr(course_utils.train, "CUT_SHORT", [])

@@ -122,3 +122,32 @@ def test_shortcuts_that_skip_the_idea_are_refused_kindly(check, shortcut, name):
     # and the switched-off functions work again afterwards
     M = torch.tensor([[3.0, 2.0], [0.0, 2.0]])
     assert torch.det(M) == 6 and M.det() == 6 and linalg.leibniz_det(M) == 6
+
+
+def test_a_check_leaves_the_notebooks_random_generators_alone():
+    """The cells below a check print the same numbers whether or not the exercise was tried."""
+    import random
+
+    import numpy as np
+
+    from course_utils.checks import exercise
+
+    @exercise(99, "draws random numbers")
+    def draws(student_fn):
+        torch.randn(10)
+        student_fn()
+
+    def student():
+        torch.rand(5)
+        np.random.rand(3)
+        random.random()
+
+    states = []
+    for attempt in (False, True):
+        torch.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
+        if attempt:
+            draws(student)
+        states.append((torch.randn(3).tolist(), np.random.rand(2).tolist(), random.random()))
+    assert states[0] == states[1]

@@ -9,7 +9,6 @@ import torch
 from course_utils.data import toy_density
 from course_utils.flows import (AdditiveCoupling, DiagonalScaling, NormalizingFlow, realnvp, standard_normal)
 from course_utils.flows import GapReport, gap_report, nice
-from course_utils.train import time_cosine
 from flowcheck import autograd_jacobian
 
 
@@ -93,32 +92,3 @@ def test_gap_report_on_given_samples_against_scipy():
     entropy = -stats.norm.logpdf(xn, scale=1.5).sum(1).mean()
     assert report.nll == pytest.approx(nll, abs=1e-4)
     assert report.entropy == pytest.approx(entropy, abs=1e-6)
-
-
-def test_time_cosine_follows_the_clock(monkeypatch):
-    import course_utils.train as train
-
-    now = {"t": 100.0}
-    monkeypatch.setattr(train.time, "perf_counter", lambda: now["t"])
-    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.5)
-    sched = time_cosine(10.0, final=0.1)(opt)
-    lrs = []
-    for t in (0.0, 5.0, 10.0, 30.0):
-        now["t"] = 100.0 + t
-        opt.step()
-        sched.step()
-        lrs.append(opt.param_groups[0]["lr"])
-    assert lrs == pytest.approx([0.5, 0.5 * (0.1 + 0.9 * 0.5), 0.05, 0.05])
-    with pytest.raises(ValueError, match="positive"):
-        time_cosine(0)
-
-
-def test_time_cosine_with_fit_ends_near_zero():
-    from course_utils.train import fit
-
-    model = torch.nn.Linear(2, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = fit(model, lambda m, x: m(x).pow(2).mean(), lambda: torch.randn(8, 2), 10**6, optimizer=opt,
-                  scheduler=time_cosine(0.3), max_seconds=0.3, progress=False, device="cpu")
-    assert history.stopped == "time budget"
-    assert opt.param_groups[0]["lr"] < 0.01

@@ -160,7 +160,10 @@ def test_buffers_changed_by_a_bad_step_are_restored():
         assert torch.equal(v, good[k]), k
 
 
-def test_time_budget_stops_early(capsys):
+def test_time_cap_is_a_safety_net_that_says_so(capsys, monkeypatch):
+    import course_utils.train as train
+
+    monkeypatch.setattr(train, "CUT_SHORT", [])
     model, x, y = regression_problem()
 
     def slow(model, batch):
@@ -168,10 +171,32 @@ def test_time_budget_stops_early(capsys):
         time.sleep(0.02)
         return mse(model, batch)
 
+    assert train.verdict(True) == "met"
     history = fit(model, slow, lambda: (x, y), 10_000, device="cpu", progress=False, max_seconds=0.2)
-    assert history.stopped == "time budget"
+    assert history.stopped == "time cap" and not history.comparable
     assert 1 <= history.steps < 100
-    assert "time budget" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Stopped at step {history.steps} of 10000" in out and "will differ from the reference run" in out
+    # every verdict printed afterwards says the numbers are not comparable
+    assert train.verdict(True).startswith("met [not comparable")
+    assert "try: train longer" in train.verdict(False, "train longer")
+    assert train.cut_short_runs() == [f"stopped at step {history.steps} of 10000"]
+
+
+def test_a_cap_that_does_not_fire_changes_nothing(monkeypatch):
+    import course_utils.train as train
+
+    monkeypatch.setattr(train, "CUT_SHORT", [])
+    runs = []
+    for cap in (None, 1e6):
+        torch.manual_seed(0)
+        model, x, y = regression_problem()
+        h = fit(model, mse, lambda: (x, y), 50, device="cpu", progress=False, max_seconds=cap,
+                scheduler="cosine", lr=0.05)
+        runs.append(h.losses)
+        assert h.comparable and h.stopped == "completed" and h.planned == 50
+    assert runs[0] == runs[1]
+    assert train.verdict(False) == "not met"
 
 
 def test_grad_clip_bounds_the_update():

@@ -31,11 +31,14 @@ Writing a check::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import random
 from typing import Callable
 
+import numpy as np
 import torch
 
 __all__ = ["exercise", "assert_close", "assert_shape", "CheckFailed", "explain_slips", "unpack_pair", "OUTCOMES"]
@@ -106,7 +109,8 @@ def exercise(number: int, title: str, reference: Callable | None = None) -> Call
             label = f"Exercise {number} ({title})"
             run.last_result = None
             try:
-                checker(*student, **kwargs)
+                with _own_random_state():
+                    checker(*student, **kwargs)
             except NotImplementedError:
                 message = (f"{label}: not attempted yet. Replace `raise NotImplementedError` with your "
                            "code and run this cell again; the notebook carries on with the reference "
@@ -135,6 +139,23 @@ def exercise(number: int, title: str, reference: Callable | None = None) -> Call
         return run
 
     return decorate
+
+
+@contextlib.contextmanager
+def _own_random_state():
+    """Run a check without touching the notebook's random generators (torch, NumPy, random).
+
+    A check builds layers and may call the student's code, which may draw random numbers; the
+    generators are put back afterwards, so the cells below print the same numbers whether or
+    not the exercise was attempted.
+    """
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def unpack_pair(out, what: str, names: str = "(y, log_det)") -> tuple:
