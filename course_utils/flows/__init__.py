@@ -30,7 +30,7 @@ from .glow import (AdditiveCouplingImage, AffineCouplingImage, FactorOut, InvCon
 from .iresnet import (ELUWithDerivative, InvertibleResBlock, LipSwish, SpectralNormLinear, hutchinson_probes,
                       log_det_estimate, using_log_det)
 from .losses import GapReport, eval_log_prob, gap_report, held_out_nll, nll_loss
-from .models import GLOW_MIXINGS, glow, glow_latent_levels, nice, realnvp
+from .models import GLOW_DIGITS, GLOW_DIGITS_TRAINING, GLOW_MIXINGS, glow, glow_latent_levels, nice, realnvp
 from .normalization import ActNorm, BatchNormFlow
 from .planar import PlanarFlow, planar_log_det, planar_u_hat
 from .planar_vi import ENERGIES, PlanarStack, annealed_batches, energy, log_partition, reverse_kl_loss
@@ -49,6 +49,6 @@ __all__ = [
     "Squeeze", "Unsqueeze", "FactorOut", "Logit", "InvConv1x1", "AffineCouplingImage", "AdditiveCouplingImage", "checkerboard_mask",
     "channel_mask", "check_image_shape", "EmergingConv", "emerging_mask", "emerging_log_det", "masked_conv_inverse", "solve_pixel", "wavefront_steps",
     # models, losses, planar variational inference
-    "realnvp", "nice", "glow", "glow_latent_levels", "GLOW_MIXINGS", "nll_loss", "eval_log_prob", "held_out_nll", "GapReport", "gap_report",
+    "realnvp", "nice", "glow", "glow_latent_levels", "GLOW_MIXINGS", "GLOW_DIGITS", "GLOW_DIGITS_TRAINING", "nll_loss", "eval_log_prob", "held_out_nll", "GapReport", "gap_report",
     "ENERGIES", "energy", "log_partition", "reverse_kl_loss", "PlanarStack", "annealed_batches",
 ]

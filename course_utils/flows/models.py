@@ -22,9 +22,19 @@ from .emerging import EmergingConv
 from .glow import AffineCouplingImage, FactorOut, InvConv1x1, Logit, Squeeze, Unsqueeze
 from .normalization import ActNorm
 
-__all__ = ["realnvp", "nice", "glow", "glow_latent_levels", "GLOW_MIXINGS"]
+__all__ = ["realnvp", "nice", "glow", "glow_latent_levels", "GLOW_MIXINGS", "GLOW_DIGITS", "GLOW_DIGITS_TRAINING"]
 
 GLOW_MIXINGS = ("conv1x1", "conv1x1_plain", "permutation", "emerging")
+
+#: The course's Glow for the 8x8 digits (notebooks 07 and 09): ``glow(**GLOW_DIGITS, mixing=...)``.
+#: Depth (8 steps per level) and a small logit constant matter most: the digits are mostly exact
+#: zeros, dequantised into [0, 1/17), and ``logit=0.001`` keeps that interval wide after the logit.
+GLOW_DIGITS = dict(image_shape=(1, 8, 8), levels=2, steps_per_level=8, hidden=64, logit=0.001)
+
+#: How notebook 07 trains it on the CPU (one thread): a fixed number of Adam steps on batches of
+#: 64 freshly dequantised training digits, the learning rate decaying (cosine) over those steps;
+#: about 30 s on the idle 2-core reference machine.
+GLOW_DIGITS_TRAINING = dict(steps=550, batch=64, lr=4e-3, scheduler="cosine")
 
 _MIXING = ("flip", "reverse", "random")
 
