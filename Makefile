@@ -8,15 +8,17 @@
 #   make bench     time every solution notebook and every flow layer; writes README's tables
 #   make grade SUBMISSIONS=dir   grade a class: run every student notebook, collect every check
 #   make env       only create or update .venv (e.g. on a JupyterHub)
+#   make site      the course as a static website, every student notebook executed (build/site/lectures/html)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+SITE_STAMP := $(VENV)/.installed-site
 NOTEBOOKS := lectures solutions
 
-.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench grade clean-venv
+.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench grade clean-venv site
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +33,7 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 	$(BIN)/python -m pip install -r requirements-test.txt
 	touch $(TEST_STAMP)
 
-test-env: $(TEST_STAMP)
+test-env: $(TEST_STAMP) $(SITE_STAMP)
 
 # Jupyter refuses to run as root unless told; containers and some hubs run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -48,12 +50,14 @@ lab: $(STAMP)
 # (doctests), and every notebook in both folders, top to bottom, in the kernel of this
 # project's own environment. The browser tests (tests/test_browser.py) run where Chromium is
 # installed and are skipped, with one line saying how to install it, where it is not.
-# TEST_WORKERS processes share the work file by file (--dist loadfile keeps a notebook's cells,
-# which share one kernel, in one process); TEST_WORKERS=0 runs everything in one process.
+# TEST_WORKERS processes share the work file by file; --dist loadgroup with the groups of the root
+# conftest.py keeps a notebook's two runs (lectures/ then solutions/, each cell sharing one kernel)
+# and tests/test_same_numbers.py's comparison of them in one process; TEST_WORKERS=0 runs
+# everything in one process.
 TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests course_utils $(NOTEBOOKS) --doctest-modules --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=900 --durations=15 -n $(TEST_WORKERS) --dist loadfile
+		--nbval-cell-timeout=900 --durations=15 -n $(TEST_WORKERS) --dist loadgroup
 
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest tests course_utils --doctest-modules
@@ -82,6 +86,20 @@ bench: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADE_ARGS='--jobs 2']" >&2; exit 2; }
 	$(BIN)/python -m course_utils.grade "$(SUBMISSIONS)" $(GRADE_ARGS)
+
+# make site builds the course's website into build/site/lectures/html (open index.html; it needs no
+# network); make site SITE=solutions builds the instructors' version into build/site/solutions/html.
+# Notebooks are executed with jupyter-cache (build/site/jupyter-cache): an unchanged notebook is not
+# run again. SITE_JOBS notebooks run at a time (one torch thread each). The site's tools are pinned in
+# requirements-site.txt, which make test-env installs too (make test builds and tests the site).
+SITE ?= lectures
+SITE_JOBS ?= 1
+$(SITE_STAMP): $(STAMP) requirements-site.txt
+	$(BIN)/python -m pip install -r requirements-site.txt
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(BIN)/python site/build.py --site $(SITE) --jobs $(SITE_JOBS)
 
 clean-venv:
 	rm -rf $(VENV)
