@@ -6,6 +6,16 @@ determinant by the permutation formula (not ``torch.det``), a flow's log-density
 switched off: each one raises for the duration of the call, also where the student's notebook
 imported it under its own name. If the student's code calls one, the check fails with a friendly
 message that says which function was used and why the exercise asks for the long way round.
+
+Forbidding one function forbids its obvious library equivalents too (:data:`FAMILIES`):
+switching off ``torch.det`` also switches off ``torch.linalg.det``, ``Tensor.det``,
+``numpy.linalg.det``, ``scipy.linalg.det``, ``slogdet``/``logdet``, the eigenvalue and LU routes.
+A refusal at run time can never be complete (a determinant can always be computed some other
+way); it stops the obvious shortcuts, and the notebooks say so to the student once.
+
+Groups for checks: :data:`DETERMINANTS`, :data:`FULL_JACOBIANS`, :data:`JACOBIAN_PRODUCTS`,
+:data:`JACOBIANS` (both), :data:`GRADIENTS` (backward and ``autograd.grad``), :data:`AUTOGRAD` (both),
+:data:`SOFTPLUS`.
 """
 
 from __future__ import annotations
@@ -16,7 +26,60 @@ from typing import Any, Callable, Iterable
 
 from . import CheckFailed
 
-__all__ = ["call_without"]
+__all__ = ["call_without", "FAMILIES", "DETERMINANTS", "FULL_JACOBIANS", "JACOBIAN_PRODUCTS", "JACOBIANS", "GRADIENTS", "AUTOGRAD", "SOFTPLUS",
+           "equivalents"]
+
+#: functions that compute a determinant, or a factorisation or spectrum that gives it away
+DETERMINANTS = ["torch.det", "torch.linalg.det", "torch.Tensor.det", "torch.slogdet", "torch.linalg.slogdet",
+                "torch.Tensor.slogdet", "torch.logdet", "torch.Tensor.logdet", "torch.linalg.eig",
+                "torch.linalg.eigvals", "torch.linalg.eigh", "torch.linalg.eigvalsh", "torch.linalg.lu",
+                "torch.linalg.lu_factor", "torch.linalg.lu_factor_ex", "torch.lu", "torch.Tensor.lu",
+                "torch.linalg.svdvals", "torch.linalg.svd", "torch.svd", "torch.Tensor.svd",
+                "torch.linalg.qr", "torch.qr", "torch.Tensor.qr",
+                "numpy.linalg.det", "numpy.linalg.slogdet", "numpy.linalg.eig", "numpy.linalg.eigvals",
+                "numpy.linalg.svd", "numpy.linalg.qr",
+                "scipy.linalg.det", "scipy.linalg.lu", "scipy.linalg.lu_factor", "scipy.linalg.eig",
+                "scipy.linalg.eigvals", "scipy.linalg.svd", "scipy.linalg.svdvals", "scipy.linalg.qr"]
+#: functions that build a whole Jacobian (or Hessian) for you
+FULL_JACOBIANS = ["torch.autograd.functional.jacobian", "torch.autograd.functional.hessian", "torch.func.jacrev",
+                  "torch.func.jacfwd", "torch.func.hessian"]
+#: functions that multiply a Jacobian with a vector for you
+JACOBIAN_PRODUCTS = ["torch.autograd.functional.jvp", "torch.autograd.functional.vjp",
+                     "torch.autograd.functional.hvp", "torch.autograd.functional.vhp", "torch.func.jvp",
+                     "torch.func.vjp", "torch.func.linearize"]
+#: both: every way to get a Jacobian, or its products, out of autograd
+JACOBIANS = FULL_JACOBIANS + JACOBIAN_PRODUCTS
+#: functions that differentiate by backpropagation
+GRADIENTS = ["torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward", "torch.func.grad",
+             "torch.func.grad_and_value"]
+#: every way to let autograd differentiate
+AUTOGRAD = JACOBIANS + GRADIENTS
+#: library versions of a stable softplus
+SOFTPLUS = ["torch.nn.functional.softplus", "torch.nn.Softplus.forward", "torch.logaddexp", "numpy.logaddexp"]
+
+#: a forbidden function brings its family with it (the obvious library equivalents)
+FAMILIES = [DETERMINANTS, FULL_JACOBIANS, JACOBIAN_PRODUCTS, GRADIENTS, SOFTPLUS]
+
+
+def equivalents(names) -> list:
+    """``names`` with the rest of each one's family added (see :data:`FAMILIES`), each once.
+
+    Example:
+        >>> "scipy.linalg.det" in equivalents(["torch.det"])
+        True
+        >>> equivalents(["course_utils.linalg.leibniz_det"])
+        ['course_utils.linalg.leibniz_det']
+    """
+    out, seen = [], set()
+    for item in names:
+        dotted = item if isinstance(item, str) else item[0]
+        group = next((family for family in FAMILIES if dotted in family), [])
+        for member in [item] + [m for m in group if m != dotted]:
+            key = member if isinstance(member, str) else member[0]
+            if key not in seen:
+                seen.add(key)
+                out.append(member)
+    return out
 
 
 class _ShortcutUsed(Exception):
@@ -30,6 +93,8 @@ class _ShortcutUsed(Exception):
 def _resolve(dotted: str) -> tuple[Any, str, Any]:
     """``"torch.linalg.slogdet"`` -> ``(torch.linalg, "slogdet", the function)``."""
     parts = dotted.split(".")
+    if parts[0] == "scipy" and "scipy" not in sys.modules:
+        raise ValueError(f"{dotted!r}: scipy is not imported, so it cannot be called either")
     for cut in range(len(parts) - 1, 0, -1):
         try:
             owner = importlib.import_module(".".join(parts[:cut]))
@@ -75,15 +140,21 @@ def call_without(forbidden: Iterable[str | tuple[str, str]], reason: str, studen
     patches: list[tuple[Any, str, bool, Any]] = []          # (owner, attribute, had own entry, old value)
 
     def patch(owner, attr, value):
-        own = isinstance(owner, type) and attr in owner.__dict__
-        old = owner.__dict__[attr] if own else getattr(owner, attr, None)
-        patches.append((owner, attr, own or not isinstance(owner, type), old))
+        own = attr in vars(owner)
+        old = vars(owner)[attr] if own else None
+        patches.append((owner, attr, own, old))
         setattr(owner, attr, value)
 
     originals = []
-    for item in forbidden:
+    known = {member for family in FAMILIES for member in family}
+    for item in equivalents(forbidden):
         dotted, name = (item, item) if isinstance(item, str) else item
-        owner, attr, original = _resolve(dotted)
+        try:
+            owner, attr, original = _resolve(dotted)
+        except (ValueError, AttributeError, ImportError):
+            if dotted not in known:
+                raise
+            continue                         # an equivalent this installation does not have
         originals.append((name, original))
         patch(owner, attr, _stand_in(name))
     try:
@@ -111,10 +182,10 @@ def call_without(forbidden: Iterable[str | tuple[str, str]], reason: str, studen
                 f"with it). Your function should get there without {used.name}; the hint under the "
                 "exercise shows the way.") from None
     finally:
-        for owner, attr, restore, old in reversed(patches):
+        for owner, attr, own, old in reversed(patches):
             if isinstance(owner, dict):
                 owner[attr] = old
-            elif restore:
+            elif own:
                 setattr(owner, attr, old)
             else:
                 delattr(owner, attr)
