@@ -17,6 +17,10 @@ The slip corpus (usage note). One file per notebook, ``tests/test_corpus_nbNN.py
     (test_right_answers_pass, test_wrong_answers_fail_and_are_named, test_most_slips_are_named,
      test_corpus_is_big_enough) = corpus_tests(CORPUS)
 
+A corpus written as ``RIGHT = {check: {style: answer}}`` and ``WRONG = {check: {slip: (answer,
+words)}}`` (``tests/corpus_nbNN.py``) is turned into this form by ``corpus_from("nb06", RIGHT,
+WRONG)``.
+
 Each wrong answer must fail with a ``CheckFailed`` (no raw exception, no "your code raised"),
 with a short message (no float noise like 0.30000001192092896) that contains its words (text,
 not a pattern; a tuple means all of them); at least 90% of each notebook's wrong answers must
@@ -157,10 +161,22 @@ def outcome(check, fn) -> tuple[str, str]:
 
 
 def _named(message: str, words) -> bool:
-    if words is None:
+    """Whether ``message`` contains ``words`` (plain text, case-insensitive; a tuple: all of them)."""
+    if not words:
         return False
     words = (words,) if isinstance(words, str) else words
-    return all(w in message for w in words)
+    return all(w.lower() in message.lower() for w in words)
+
+
+def corpus_from(notebook: str, right: dict, wrong: dict) -> dict:
+    """A corpus from ``RIGHT = {check: {style: answer}}`` and ``WRONG = {check: {slip: (answer, words)}}``.
+
+    The other way to write a corpus file (``tests/corpus_nbNN.py``); ``notebook`` is ``"nb06"``.
+    """
+    return {f"{notebook}.{name}": dict(right=dict(right.get(name, {})),
+                                       wrong=[Slip(slip, answer, words) for slip, (answer, words) in
+                                              wrong.get(name, {}).items()])
+            for name in dict.fromkeys([*right, *wrong])}
 
 
 def corpus_tests(corpus: dict):
