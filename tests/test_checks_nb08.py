@@ -40,7 +40,7 @@ def series(g, x, v, n_terms, sign=lambda k: (-1) ** (k + 1), divide=True, close_
     w, total = v, torch.zeros(x.shape[0], dtype=x.dtype)
     for k in range(first, n_terms + 1):
         if k > 0:
-            (w,) = torch.autograd.grad(gx, x, w, retain_graph=True)
+            (w,) = torch.autograd.grad(gx, x, w, create_graph=True)
         total = total + sign(k) * (w * (v if close_with_v else w)).sum(1) / (k if divide and k > 0 else 1)
     return total
 

@@ -15,8 +15,7 @@ import torch
 from ..data import DIGIT_LEVELS
 from ..data import bits_per_dim as _bits_per_dim
 from ..flows.glow import Squeeze
-from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
-from .shortcuts import call_without
+from . import CheckFailed, assert_close, assert_shape, call_student, exercise, unpack_pair
 
 __all__ = ["bits_per_dim", "categorical_bits_per_dim", "unsqueeze", "conv1x1", "categorical_reference",
            "unsqueeze_reference", "conv1x1_reference"]
@@ -106,8 +105,8 @@ def bits_per_dim(student_fn):
     cases = [(0.0, 64, 17), (-60.0, 64, 17), (250.0, 64, 17), (4000.0, 3072, 256),
              (torch.tensor([-40.0, 10.0, 95.5], dtype=torch.float64), 64, 17)]
     for nll, D, K in cases:
-        got = call_without(["course_utils.data.bits_per_dim"], "the bits/dim bookkeeping", student_fn,
-                           nll.clone() if isinstance(nll, torch.Tensor) else nll, D, K)
+        got = call_student(student_fn, nll, D, K, forbidden=["course_utils.data.bits_per_dim"],
+                           reason="the bits/dim bookkeeping")
         expected = (nll + D * math.log(K)) / (D * math.log(2))
         shown = nll.tolist() if isinstance(nll, torch.Tensor) else nll
         assert_close(got, expected, f"bits/dim for NLL = {shown} nats, D = {D}, K = {K}", atol=1e-9, slips={
@@ -122,7 +121,13 @@ def bits_per_dim(student_fn):
             "log K is added once instead of once per dimension (D log K)" + HINT:
                 (nll + math.log(K)) / (D * math.log(2)),
             "the NLL is not divided by D (bits per image, not per dimension)" + HINT:
-                (nll + D * math.log(K)) / math.log(2)})
+                (nll + D * math.log(K)) / math.log(2),
+            "only D log K is divided by D log 2: put brackets around the sum, (nll + D log K) / (D log 2)" + HINT:
+                nll + D * math.log(K) / (D * math.log(2)),
+            "log 10 is used instead of log 2 (bits are base-2 digits)":
+                (nll + D * math.log(K)) / (D * math.log(10)),
+            "log2 K is added to the NLL in nats per dimension (the NLL still needs dividing by log 2)" + HINT:
+                nll / D + math.log2(K)})
 
 
 # ------------------------------------------------------------------------------ exercise 2
@@ -149,9 +154,15 @@ def categorical_bits_per_dim(student_fn):
         Exercise 2 (a per-pixel categorical baseline): correct. Well done!
         True
     """
-    for seed, n, m, shape, K in ((0, 40, 15, (1, 3, 3), 5), (1, 200, 50, (1, 4, 4), 17), (2, 7, 3, (2, 2, 2), 4)):
+    for seed, n, m, shape, K in ((0, 40, 15, (1, 3, 3), 5), (1, 200, 50, (1, 4, 4), 17), (2, 7, 3, (2, 2, 2), 4),
+                                 (3, 30, 10, (1, 3, 3), 6)):
         x_train, x_test = _train_test(seed, n, m, shape, K)
-        got = student_fn(x_train.clone(), x_test.clone(), K)
+        if seed == 3:                                   # the top level never seen in training, only in testing
+            x_train, x_test[0, 0, 0, 0] = x_train.clamp(max=K - 2), K - 1
+        got = call_student(student_fn, x_train, x_test, K, errors={
+            r"out of bounds|index \d+ is out": "a test level was never seen in training, so the count table is too "
+            "small for it: F.one_hot(train) without num_classes=levels counts only up to the largest level in "
+            "training. Pass num_classes=levels (every level 0..K-1 gets a count)" + HINT})
         if isinstance(got, torch.Tensor):
             if got.numel() != 1:
                 raise CheckFailed(f"the result should be one number (the mean over test images and pixels), "
@@ -176,7 +187,10 @@ def categorical_bits_per_dim(student_fn):
             "one categorical is shared by all pixels (count per pixel: P_j(k) for each pixel j)" + HINT:
                 pick(pooled.expand(counts.shape[0], K)),
             "the model is scored on its training images instead of the test images":
-                -torch.log2((counts + 1) / (n + K)).gather(1, train.T).mean().item()})
+                -torch.log2((counts + 1) / (n + K)).gather(1, train.T).mean().item(),
+            "the bits are summed over the pixels (bits per image); average over the pixels too, for bits per "
+            "dimension" + HINT: expected * train.shape[1],
+            "the smoothing adds K to every count instead of 1": pick((counts + K) / (n + K * K))})
 
 
 # ------------------------------------------------------------------------------ exercise 3
@@ -202,7 +216,7 @@ def unsqueeze(student_fn):
     for b, c, h, w in ((2, 1, 2, 2), (3, 2, 3, 3), (2, 3, 2, 4), (1, 1, 1, 1)):
         y = torch.randn(b, 4 * c, h, w, generator=gen, dtype=torch.float64)
         expected, _ = Squeeze().inverse(y)
-        got = call_without(SQUEEZE_SHORTCUTS, "writing the unsqueeze yourself", student_fn, y.clone())
+        got = _unsqueezed(call_student(student_fn, y, forbidden=SQUEEZE_SHORTCUTS, reason="writing the unsqueeze yourself"))
         r = y.reshape(b, c, 2, 2, h, w)
         slips = {"a plain reshape is used: it lays the four channels of a block out as whole sub-images "
                  "instead of interleaving them" + HINT: y.reshape(b, c, 2 * h, 2 * w),
@@ -212,12 +226,24 @@ def unsqueeze(student_fn):
                  "offsets of input channel k next to each other)" + HINT:
                  y.reshape(b, 2, 2, c, h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, c, 2 * h, 2 * w)}
         if h == w:
+            slips["rows and columns are swapped: the image comes out transposed (the row offset a belongs "
+                  "next to the row index i)" + HINT] = expected.transpose(2, 3)
             slips["the squeeze's own permutation (0, 1, 3, 5, 2, 4) is applied again: the inverse needs "
                   "its inverse permutation" + HINT] = r.permute(0, 1, 3, 5, 2, 4).reshape(b, c, 2 * h, 2 * w)
         assert_close(got, expected, f"unsqueeze of a ({b}, {4 * c}, {h}, {w}) batch", atol=0, rtol=0, slips=slips)
     x = torch.randn(2, 1, 8, 8, generator=gen, dtype=torch.float64)
-    back = call_without(SQUEEZE_SHORTCUTS, "writing the unsqueeze yourself", student_fn, Squeeze()(x)[0])
+    back = _unsqueezed(call_student(student_fn, Squeeze()(x)[0], forbidden=SQUEEZE_SHORTCUTS,
+                                    reason="writing the unsqueeze yourself"))
     assert_close(back, x, "unsqueeze(squeeze(x)) for a batch of 8x8 images", atol=0, rtol=0)
+
+
+def _unsqueezed(out):
+    """The student's unsqueeze result; a pair (as the library's layers return) is named."""
+    if isinstance(out, (tuple, list)):
+        raise CheckFailed(f"unsqueeze returned a {type(out).__name__} of {len(out)}; it should return the tensor x "
+                          "alone, (b, c, 2h, 2w) (the library's layers return a pair (x, log_det), this function "
+                          "does not)")
+    return out
 
 
 # ------------------------------------------------------------------------------ exercise 4
@@ -248,7 +274,7 @@ def conv1x1(student_fn):
     """
     for W, x in _conv1x1_cases():
         b, c, h, w = x.shape
-        got = unpack_pair(student_fn(x.clone(), W.clone()), "conv1x1(x, W)")
+        got = unpack_pair(call_student(student_fn, x, W), "conv1x1(x, W)")
         y = torch.einsum("oc,bchw->bohw", W, x)
         assert_close(got[0], y, f"y for a ({b}, {c}, {h}, {w}) batch", atol=1e-9, slips={
             "W^T is applied instead of W (output channel o is sum_c W[o, c] x_c)" + HINT:
