@@ -4,7 +4,9 @@
 #                  (the browser tests too, where Chromium is installed)
 #   make test-browser  only the browser tests: every lecture notebook in JupyterLab in Chromium
 #   make test-offline  make test with the network cut (loopback only), as CI runs it
-#   make lectures  regenerate the student notebooks in lectures/ from solutions/
+#   make lectures  regenerate the student notebooks in lectures/ from solutions/ (MODEL_ANSWERS=no
+#                  leaves out the collapsed model answers under written questions, for
+#                  instructors who grade those questions)
 #   make bench     time every solution notebook and every flow layer; writes README's tables
 #   make grade SUBMISSIONS=dir   grade a class: run every student notebook, collect every check
 #   make env       only create or update .venv (e.g. on a JupyterHub)
@@ -72,8 +74,9 @@ test-browser: $(TEST_STAMP)
 test-offline: $(TEST_STAMP)
 	.ci/offline $(MAKE) test
 
+MODEL_ANSWERS ?= yes
 lectures: $(STAMP)
-	$(BIN)/python -m course_utils.lectures solutions lectures
+	$(BIN)/python -m course_utils.lectures solutions lectures $(if $(filter no,$(MODEL_ANSWERS)),--no-model-answers)
 
 # make bench NOTEBOOKS_GLOB='0[01]*' times only those solution notebooks (no flow layers).
 NOTEBOOKS_GLOB ?=

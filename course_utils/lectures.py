@@ -2,6 +2,7 @@
 
     python -m course_utils.lectures solutions lectures          # write lectures/
     python -m course_utils.lectures solutions lectures --check  # exit 1 if lectures/ is stale
+    python -m course_utils.lectures solutions lectures --no-model-answers   # written answers hidden
 
 Rules (the markers nbgrader uses):
 
@@ -12,7 +13,10 @@ Rules (the markers nbgrader uses):
 - ``N`` and ``title`` come from the nearest markdown cell above with a heading
   ``### Exercise N: title``.
 - In a markdown cell, ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->`` becomes
-  ``*Write your answer here.*``.
+  ``*Write your answer here.*``, and a collapsed markdown cell follows it, ``<details><summary>Compare
+  with a model answer</summary>`` holding the solution's text, so that students get feedback on
+  written questions too. Instructors who grade those questions leave the model answers out:
+  ``--no-model-answers`` (``make lectures MODEL_ANSWERS=no``).
 - Cells tagged ``solution-only`` are left out of the student notebook.
 - Both folders are stored clean: no outputs, no execution counts, the ``python3`` kernel.
   Running this also cleans ``solutions/`` in place, so instructors can save freely.
@@ -28,11 +32,12 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["GenerationError", "clean", "student_version", "render", "generate", "main"]
+__all__ = ["GenerationError", "clean", "student_version", "model_answer_cell", "render", "generate", "main"]
 
 BEGIN_CODE, END_CODE = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_MD, END_MD = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\s*[:.]\s*(.+?)\s*$", re.MULTILINE)
+MODEL_ANSWER_OPEN = "<details><summary>Compare with a model answer</summary>"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -104,19 +109,48 @@ def _strip_code(source: str, exercise: tuple[str, str] | None, where: str) -> st
     return "\n".join(out) if found else source
 
 
+MARKDOWN_SOLUTION = re.compile(re.escape(BEGIN_MD) + r"(.*?)" + re.escape(END_MD), re.DOTALL)
+
+
 def _strip_markdown(source: str, where: str) -> str:
-    pattern = re.compile(re.escape(BEGIN_MD) + r".*?" + re.escape(END_MD), re.DOTALL)
     if source.count(BEGIN_MD) != source.count(END_MD):
         raise GenerationError(f"{where}: unbalanced {BEGIN_MD} / {END_MD}")
-    return pattern.sub("*Write your answer here.*", source)
+    return MARKDOWN_SOLUTION.sub("*Write your answer here.*", source)
 
 
-def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+def model_answer_cell(cell: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
+    r"""The collapsed "Compare with a model answer" cell for a written-answer cell (else ``None``).
+
+    It holds the text between the cell's ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``
+    markers; its id is the written-answer cell's id with ``-model`` (so it stays the same).
+
+    Example:
+        >>> cell = nbformat.v4.new_markdown_cell("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->")
+        >>> print(model_answer_cell(cell).source)
+        <details><summary>Compare with a model answer</summary>
+        <BLANKLINE>
+        Because.
+        <BLANKLINE>
+        </details>
+    """
+    answers = [text.strip() for text in MARKDOWN_SOLUTION.findall(cell.source) if text.strip()]
+    if cell.cell_type != "markdown" or not answers:
+        return None
+    model = nbformat.v4.new_markdown_cell(MODEL_ANSWER_OPEN + "\n\n" + "\n\n".join(answers) + "\n\n</details>")
+    if cell.get("id"):
+        model["id"] = f"{cell['id'][:58]}-model"
+    return model
+
+
+def student_version(nb: nbformat.NotebookNode, name: str = "notebook",
+                    model_answers: bool = False) -> nbformat.NotebookNode:
     r"""The student notebook made from a solution notebook (the rules are in the module's text).
 
     Args:
         nb: the solution notebook (it is not changed).
         name: the notebook's name, used in error messages.
+        model_answers: put a collapsed model answer under each written-answer cell
+            (:func:`generate` and ``make lectures`` do, unless told not to).
 
     Example:
         >>> nb = nbformat.v4.new_notebook(cells=[
@@ -140,7 +174,12 @@ def student_version(nb: nbformat.NotebookNode, name: str = "notebook") -> nbform
                 pass
             if match:
                 exercise = (match.group(1), match.group(2).rstrip(".").replace('"', "'"))
+            model = model_answer_cell(cell) if model_answers else None
             cell.source = _strip_markdown(cell.source, where)
+            cells.append(cell)
+            if model is not None:
+                cells.append(model)
+            continue
         elif cell.cell_type == "code":
             cell.source = _strip_code(cell.source, exercise, where)
         cells.append(cell)
@@ -160,13 +199,14 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def generate(solutions: Path, lectures: Path, check: bool = False) -> list[str]:
+def generate(solutions: Path, lectures: Path, check: bool = False, model_answers: bool = True) -> list[str]:
     """Write (or with ``check``, compare) every student notebook; return the stale names.
 
     Args:
         solutions: the folder of solution notebooks (cleaned in place unless ``check``).
         lectures: the folder of student notebooks; ones without a solution are removed.
         check: write nothing, only list what is stale.
+        model_answers: a collapsed model answer under each written-answer cell (see the module).
 
     Example:
         >>> import tempfile
@@ -187,7 +227,7 @@ def generate(solutions: Path, lectures: Path, check: bool = False) -> list[str]:
     for src in sources:
         nb = nbformat.read(src, as_version=4)
         cleaned = render(clean(nb))
-        student = render(student_version(nb, src.name))
+        student = render(student_version(nb, src.name, model_answers=model_answers))
         target = lectures / src.name
         if check:
             if src.read_text(encoding="utf-8") != cleaned:
@@ -213,8 +253,8 @@ def main(argv=None) -> int:
     """The command line (``python -m course_utils.lectures``): exit status 0 done, 1 stale, 2 error.
 
     Args:
-        argv: the arguments, ``[solutions, lectures]`` and optionally ``--check``;
-            ``None`` reads ``sys.argv``.
+        argv: the arguments, ``[solutions, lectures]`` and optionally ``--check`` and
+            ``--no-model-answers``; ``None`` reads ``sys.argv``.
 
     Example:
         >>> import tempfile
@@ -226,9 +266,12 @@ def main(argv=None) -> int:
     parser.add_argument("solutions", type=Path)
     parser.add_argument("lectures", type=Path)
     parser.add_argument("--check", action="store_true", help="only report stale notebooks")
+    parser.add_argument("--no-model-answers", dest="model_answers", action="store_false",
+                        help="leave out the collapsed model answers under written questions "
+                             "(for instructors who grade them)")
     args = parser.parse_args(argv)
     try:
-        stale = generate(args.solutions, args.lectures, check=args.check)
+        stale = generate(args.solutions, args.lectures, check=args.check, model_answers=args.model_answers)
     except GenerationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
