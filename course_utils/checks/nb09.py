@@ -4,8 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ..flows.emerging import emerging_log_det, emerging_mask, solve_pixel as _solve_pixel, wavefront_steps
-from . import CheckFailed, assert_close, assert_shape, exercise
-from .shortcuts import call_without
+from . import CheckFailed, assert_close, assert_shape, call_student, describe, exercise
 
 __all__ = ["make_mask", "log_det_from_taps", "solve_pixel", "wavefront"]
 
@@ -54,7 +53,7 @@ def make_mask(student_fn):
         True
     """
     for c, k in ((1, 3), (2, 3), (3, 5), (4, 3)):
-        got = call_without(LIBRARY, "building the mask yourself", student_fn, c, k)
+        got = call_student(student_fn, c, k, forbidden=LIBRARY, reason="building the mask yourself")
         above, left = (lambda d: d < 0), (lambda d: d < 0)
         expected = _mask_by_rule(c, k, above, left, lambda o, i: i <= o)
         slips = {
@@ -68,6 +67,11 @@ def make_mask(student_fn):
             "i + a - k//2)" + HINT: _mask_by_rule(c, k, lambda d: d > 0, left, lambda o, i: i <= o),
             "the pixels to the right in the middle row are kept instead of those to the left"
             + HINT: _mask_by_rule(c, k, above, lambda d: d > 0, lambda o, i: i <= o),
+            "the whole middle row is kept: the pixels to the right of the centre come later in raster order, "
+            "so they must be masked too" + HINT: _mask_by_rule(c, k, above, lambda d: d != 0, lambda o, i: i <= o),
+            "the mask is flipped: that is mask 2 of the pair (rows below, pixels to the right, channels i >= o); "
+            "exercise 1 builds mask 1, and mask 2 is its flip, m.flip(0, 1, 2, 3)":
+                _mask_by_rule(c, k, lambda d: d > 0, lambda d: d > 0, lambda o, i: i >= o),
         }
         slips = {s: v for s, v in slips.items() if not torch.equal(v, expected)}   # e.g. one channel
         assert_close(got, expected, f"the mask for {c} channels and a {k}x{k} kernel", atol=0, rtol=0, slips=slips)
@@ -112,8 +116,13 @@ def log_det_from_taps(student_fn):
     for (c, k, h, w), seed in zip(((2, 3, 3, 4), (3, 3, 2, 2), (1, 5, 4, 3)), (0, 1, 2)):
         W1, W2 = _masked_kernels(c, k, seed)
         expected = _jacobian_log_det(W1, W2, h, w)
-        got = call_without(AUTOGRAD + LIBRARY, "reading the log-det off the centre taps",
-                           student_fn, W1.clone(), W2.clone(), h, w)
+        got = call_student(student_fn, W1, W2, h, w, forbidden=AUTOGRAD + LIBRARY,
+                           reason="reading the log-det off the centre taps")
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"the log-det came back as {type(got).__name__} {describe(got) if isinstance(got, float) else ''}"
+                              "; it should be a tensor (one number), since the notebook goes on with it as one "
+                              "(.item(), and inside a layer's loss): keep the computation in torch, e.g. "
+                              "torch.log(d.abs()).sum()" + HINT)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.reshape(())
             if torch.isnan(got):
@@ -130,7 +139,11 @@ def log_det_from_taps(student_fn):
                  "only the first kernel's centre taps are counted; the second convolution's Jacobian "
                  "adds its own log-det": h * w * per_pixel[0],
                  "the kernels are summed over their k x k taps first; only the centre tap is on the "
-                 "Jacobian's diagonal": h * w * sum(torch.linalg.slogdet(W.sum((2, 3))).logabsdet for W in (W1, W2))}
+                 "Jacobian's diagonal": h * w * sum(torch.linalg.slogdet(W.sum((2, 3))).logabsdet for W in (W1, W2)),
+                 "h + w multiplies the per-pixel sum instead of h w (there are h w pixels)" + HINT:
+                     (h + w) * (per_pixel[0] + per_pixel[1]),
+                 "the second kernel's log-det is subtracted: the two convolutions are composed, so their "
+                 "log-dets add" + HINT: h * w * (per_pixel[0] - per_pixel[1])}
         assert_close(got, expected, f"log|det J| for {c} channels, {k}x{k} kernels, a {h}x{w} image",
                      atol=1e-8, slips=slips)
 
@@ -173,14 +186,17 @@ def solve_pixel(student_fn):
     solve = lambda r: torch.linalg.solve_triangular(T, r.t(), upper=False).t()
     for i, j in ((0, 0), (0, 4), (1, 0), (2, 2), (3, 4)):
         partial = _raster_partial(x, i, j, gen)
-        got = call_without(LIBRARY, "solving one pixel yourself", student_fn,
-                           y.clone(), partial.clone(), W.clone(), bias.clone(), i, j)
+        got = call_student(student_fn, y, partial, W, bias, i, j, forbidden=LIBRARY, reason="solving one pixel yourself")
         expected = x[:, :, i, j]
+        if isinstance(got, torch.Tensor) and tuple(got.shape) == (c, 2):
+            raise CheckFailed(f"pixel ({i}, {j}) has shape ({c}, 2), the transpose of (batch, c) = (2, {c}): "
+                              "solve_triangular solves for the columns of R, so transpose its result back (.T)" + HINT)
         assert_shape(got, (2, c), f"pixel ({i}, {j}) for a batch of 2 images with {c} channels")
         r = T @ expected.t()                                  # what is left for the centre: T x_ij
         flipped = F.conv2d(F.pad(partial, (p, p, p, p))[:, :, i:i + k, j:j + k],
                            (W * (1 - _centre(k))).flip(2, 3)).reshape(2, c)
         slips = {"the bias is not subtracted from y" + HINT: expected + solve(bias.expand(2, c)),
+                 "the bias is added instead of subtracted" + HINT: expected + 2 * solve(bias.expand(2, c)),
                  "the centre tap T is treated as diagonal (divided by its diagonal, or solved as upper "
                  "triangular): solve the lower triangular system T x = r" + HINT: (r / T.diagonal()[:, None]).t(),
                  "the centre tap is not left out of the sum: it multiplies pixel (i, j) itself, which is not "
@@ -226,7 +242,7 @@ def wavefront(student_fn):
         True
     """
     for h, w in ((2, 2), (3, 4), (5, 3), (8, 8)):
-        got = call_without(LIBRARY, "finding the schedule yourself", student_fn, h, w)
+        got = call_student(student_fn, h, w, forbidden=LIBRARY, reason="finding the schedule yourself")
         assert_shape(got, (h, w), f"the steps of a {h}x{w} image")
         t = torch.as_tensor(got)
         if t.is_floating_point() and not torch.equal(t, t.round()):
