@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .. import siren
-from . import CheckFailed, assert_close, assert_shape, exercise
+from . import CheckFailed, assert_close, assert_shape, call_student, exercise, named_error
 from .shortcuts import call_without
 
 __all__ = ["init_sine_layer", "laplacian", "psnr"]
@@ -40,6 +40,10 @@ def _bound_slips(n_in: int, n_out: int, omega_0: float, is_first: bool) -> dict[
     else:
         slips["the first-layer rule 1/n is used for a hidden layer" + HINT] = 1.0 / n_in
         slips["sqrt(6/n) is multiplied by omega_0 instead of divided"] = math.sqrt(6.0 / n_in) * omega_0
+        slips["sqrt(6/n) is divided by omega_0 twice (omega_0 squared): divide once, the sine layer "
+              "multiplies by omega_0 once in its forward pass" + HINT] = math.sqrt(6.0 / n_in) / omega_0 ** 2
+        slips["sqrt(1/n) is used where the bound is sqrt(6/n) / omega_0 (the 6 makes the variance of "
+              "omega_0 W x about 2)" + HINT] = math.sqrt(1.0 / n_in) / omega_0
     return slips
 
 
@@ -66,7 +70,7 @@ def init_sine_layer(student_fn):
         linear = nn.Linear(n_in, n_out)
         before = linear.weight.detach().clone()
         with torch.no_grad():
-            student_fn(linear, omega_0, is_first)
+            call_student(student_fn, linear, omega_0, is_first)
         w = linear.weight.detach().to(torch.float64)
         which = f"{'the first' if is_first else 'a hidden'} layer nn.Linear({n_in}, {n_out}) with omega_0 = {omega_0:g}"
         assert_shape(w, (n_out, n_in), f"the weight of {which}")
@@ -84,13 +88,28 @@ def init_sine_layer(student_fn):
             if not slip and largest > c and abs(w.std().item() - c) < 0.1 * c:
                 slip = " This looks like a normal distribution with standard deviation c; draw from U(-c, c)."
             rule = "1/n" if is_first else "sqrt(6/n) / omega_0"
-            raise CheckFailed(f"for {which} the weights should fill U(-c, c) with c = {rule} = {c:.6g}, "
-                              f"so the largest |weight| should be just below {c:.6g}; got {largest:.6g}.{slip}")
+            raise CheckFailed(f"for {which} the weights should fill U(-c, c) with c = {rule} = {c:.4g}, "
+                              f"so the largest |weight| should be just below {c:.4g}; got {largest:.4g}.{slip}")
         std, expected_std = w.std().item(), c / math.sqrt(3.0)
         if abs(std - expected_std) > 0.05 * expected_std or abs(w.mean().item()) > 0.05 * c:
             raise CheckFailed(f"for {which} the weights should be uniform on (-{c:.4g}, {c:.4g}): expected "
                               f"mean 0 and standard deviation c/sqrt(3) = {expected_std:.4g}, got mean "
                               f"{w.mean().item():.4g} and standard deviation {std:.4g}")
+
+
+#: autograd's raw errors in the Laplacian exercise, named
+LAPLACIAN_ERRORS = {
+    r"grad can be implicitly created only for scalar outputs":
+        "torch.autograd.grad was given a non-scalar output without grad_outputs: pass "
+        "grad_outputs=torch.ones_like(output) (each point's value depends only on its own x)" + HINT,
+    r"backward through the graph a second time|does not require grad and does not have a grad_fn":
+        "a graph autograd needs was not kept: pass create_graph=True to every torch.autograd.grad, the first "
+        "(so its result can be differentiated again) and the ones per coordinate (so the graph stays for the "
+        "next coordinate, and the Laplacian can be trained)" + HINT,
+    r"appears to not have been used in the graph":
+        "x does not take part in the output you differentiated: differentiate y (or the gradient) with "
+        "respect to the x that was passed in, without copying or detaching it" + HINT,
+}
 
 
 def _field(x, a):
@@ -127,18 +146,19 @@ def laplacian(student_fn):
         x = torch.randn(5, dim, generator=gen, dtype=torch.float64).requires_grad_(True)
         a = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
         y, expected = _field(x, a)
-        try:
+        try:              # not call_student: copies of y and x would cut the graph between them
             got = call_without([("course_utils.siren.laplacian", "siren.laplacian"),
                                 ("course_utils.siren.divergence", "siren.divergence")],
                                "taking the second derivatives yourself", student_fn, y, x)
         except (NotImplementedError, CheckFailed):
             raise
-        except RuntimeError as err:
-            raise CheckFailed(f"autograd raised RuntimeError: {err}. The second derivative needs the "
-                              "first one's graph: pass create_graph=True to torch.autograd.grad "
-                              "(and grad_outputs=torch.ones_like(...) for a non-scalar output)" + HINT) from None
+        except Exception as err:
+            raise named_error(err, LAPLACIAN_ERRORS) from None
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"the Laplacian should be a tensor of shape ({len(x)}, 1), got {type(got).__name__}")
+        if tuple(got.shape) == (len(x),):
+            raise CheckFailed(f"the Laplacian should have shape ({len(x)}, 1), one value per point in a column like y, "
+                              f"but has shape ({len(x)},): keep the column, second[:, i:i + 1] (or .unsqueeze(1))" + HINT)
         grad = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)[0]
         first_sum = grad.sum(dim=1, keepdim=True).detach()
         only_first = torch.autograd.grad(grad[:, 0].sum(), x, retain_graph=True)[0][:, :1].detach()
@@ -181,10 +201,14 @@ def psnr(student_fn):
     for noise in (0.3, 0.05, 0.001):
         pred = (target + noise * torch.randn(64, 64, generator=gen, dtype=torch.float64)).clamp(-1, 1)
         mse = torch.mean((pred - target) ** 2).item()
-        got = call_without([("course_utils.siren.psnr", "siren.psnr")], "the formula itself",
-                           student_fn, pred.clone(), target.clone())
+        got = call_student(student_fn, pred, target, forbidden=[("course_utils.siren.psnr", "siren.psnr")],
+                           reason="the formula itself")
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.reshape(())
+        elif isinstance(got, torch.Tensor):
+            raise CheckFailed(f"the PSNR should be one number for the whole image, but has shape {tuple(got.shape)}: "
+                              "average the squared errors over every pixel first (the mean squared error), then "
+                              "take 10 log10(4 / MSE)" + HINT)
         expected = _reference_psnr(pred, target)
         assert_close(got, expected, f"the PSNR (dB) with mean squared error {mse:.3g}", atol=1e-6, rtol=1e-6,
                      slips={"the peak is taken as 1, as for [0, 1] data; values in [-1, 1] span 2, so use "
@@ -193,4 +217,10 @@ def psnr(student_fn):
                             "the root mean squared error is used inside 10 log10 (either square the "
                             "range and use the MSE, or use 20 log10(2 / RMSE))": 10 * math.log10(4.0 / math.sqrt(mse)),
                             "the natural logarithm is used instead of log10": 10 * math.log(4.0 / mse),
-                            "the sign is flipped (MSE over peak squared)": -expected})
+                            "the sign is flipped (MSE over peak squared)": -expected,
+                            "the squared errors are summed, not averaged (the MSE is their mean)" + HINT:
+                                10 * math.log10(4.0 / (mse * pred.numel())),
+                            "the absolute errors are averaged instead of the squared ones (that is not the MSE)":
+                                10 * math.log10(4.0 / torch.mean((pred - target).abs()).item()),
+                            "20 log10 is applied to the MSE: 20 log10 goes with the RMSE, 10 log10 with the MSE":
+                                20 * math.log10(2.0 / mse)})
