@@ -65,7 +65,7 @@ import numpy as np
 import torch
 
 __all__ = ["exercise", "assert_close", "assert_shape", "CheckFailed", "explain_slips", "unpack_pair", "OUTCOMES",
-           "call_student", "tolerance", "describe", "number", "named_error", "ERROR_SLIPS", "ROUNDING"]
+           "call_student", "first_named", "tolerance", "describe", "number", "named_error", "ERROR_SLIPS", "ROUNDING"]
 
 
 class CheckFailed(AssertionError):
@@ -80,6 +80,10 @@ class CheckFailed(AssertionError):
         ...     print(isinstance(err, AssertionError), err)
         True double(3): expected 6, got 9 (largest difference 3).
     """
+
+
+    #: how surely the message names a slip: 2 one slip, 1 several fit, 0 none (see :func:`first_named`)
+    named = 2
 
 
 class _RawError(CheckFailed):
@@ -566,7 +570,9 @@ def assert_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 
     if not _close(got64, exp_t, atol_, rtol_):
         diff = (got64 - exp_t).abs()
         err = diff.max().item()
-        hint = explain_slips(got64, slips, atol_, rtol_)
+        matches = _matching_slips(got64, slips, atol_, rtol_)
+        hint = f" This is what you get when {matches[0]}." if matches else ""
+        level = 2 if len(matches) == 1 else (1 if matches else 0)
         if not hint and dtype == torch.float64:
             a32, r32 = tolerance(torch.float32, atol, rtol, work=work, scale=scale)
             if _close(got64, exp_t, 4 * a32, 4 * r32):
@@ -576,11 +582,14 @@ def assert_close(got, expected, what: str, *, atol: float = 1e-5, rtol: float = 
             where = _where(diff)
             index = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
             bad = int((~torch.isclose(got64, exp_t, atol=atol_, rtol=rtol_)).sum())
-            raise CheckFailed(f"{what}: {bad} of {exp_t.numel()} entries differ from the expected ones; the "
-                              f"largest difference is {number(err, 3)}{where} (expected {number(exp_t[index])}, "
-                              f"got {number(got64[index])}).{hint}")
-        raise CheckFailed(f"{what}: expected {describe(exp_t)}, got {describe(got64)} "
-                          f"(largest difference {number(err, 3)}{_where(diff) if diff.numel() > 1 else ''}).{hint}")
+            failure = CheckFailed(f"{what}: {bad} of {exp_t.numel()} entries differ from the expected ones; the "
+                                  f"largest difference is {number(err, 3)}{where} (expected {number(exp_t[index])}, "
+                                  f"got {number(got64[index])}).{hint}")
+        else:
+            failure = CheckFailed(f"{what}: expected {describe(exp_t)}, got {describe(got64)} (largest difference "
+                                  f"{number(err, 3)}{_where(diff) if diff.numel() > 1 else ''}).{hint}")
+        failure.named = level
+        raise failure
 
 
 def explain_slips(got, slips: dict | None, atol: float = 1e-5, rtol: float = 1e-4) -> str:
@@ -597,12 +606,37 @@ def explain_slips(got, slips: dict | None, atol: float = 1e-5, rtol: float = 1e-
         >>> explain_slips(torch.tensor(3.0), {"you halved it": 2.0})
         ''
     """
+    matches = _matching_slips(got, slips, atol, rtol)
+    return f" This is what you get when {matches[0]}." if matches else ""
+
+
+def _matching_slips(got, slips, atol, rtol) -> list[str]:
     g = got.detach().to(torch.float64).cpu()
+    found = []
     for description, value in (slips or {}).items():
         try:
             v = _as_tensor(value, "slip").to(torch.float64).cpu()
         except CheckFailed:
             continue
         if g.shape == v.shape and torch.allclose(g, v, atol=atol, rtol=rtol, equal_nan=True):
-            return f" This is what you get when {description}."
-    return ""
+            found.append(description)
+    return found
+
+
+def first_named(failures: list[CheckFailed]) -> None:
+    """Raise the failure that names its slip most surely (the first such), if there is any.
+
+    A check that tries several cases collects each case's ``CheckFailed`` and calls this at the
+    end: a case where only one slip fits (say a random matrix) is more telling than one where
+    several fit (a permutation matrix, where |det| and the permanent agree).
+
+    Example:
+        >>> plain, named = CheckFailed("a: expected 1, got 2."), CheckFailed("b: ... the sign is flipped.")
+        >>> plain.named = 0
+        >>> first_named([plain, named])
+        Traceback (most recent call last):
+        ...
+        course_utils.checks.CheckFailed: b: ... the sign is flipped.
+    """
+    if failures:
+        raise max(failures, key=lambda f: getattr(f, "named", 2))
