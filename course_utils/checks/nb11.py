@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from .. import gon
-from . import CheckFailed, assert_close, assert_shape, exercise
-from .shortcuts import call_without
+from . import CheckFailed, assert_close, assert_shape, call_student, describe, exercise, number
 
 __all__ = ["gon_latent", "gon_objective", "slerp"]
 
@@ -67,18 +66,26 @@ def gon_latent(student_fn):
     for batch in (5, 1):
         x = _data(batch)
         expected = _closed_form_latent(decoder, x, latent_dim).detach()
-        got = call_without([("course_utils.gon.gon_latent", "gon.gon_latent"),
-                            ("course_utils.gon.gon_reconstruct", "gon.gon_reconstruct")],
-                           "taking the gradient at the origin yourself", student_fn, decoder, x.clone(), latent_dim)
+        got = call_student(student_fn, decoder, x, latent_dim,
+                           forbidden=[("course_utils.gon.gon_latent", "gon.gon_latent"),
+                                      ("course_utils.gon.gon_reconstruct", "gon.gon_reconstruct")],
+                           reason="taking the gradient at the origin yourself")
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"the latent should be a tensor of shape ({batch}, {latent_dim}), "
                               f"got {type(got).__name__}")
         assert_shape(got, (batch, latent_dim), f"the latent of a batch of {batch}")
         slips = {"the sign is flipped (z is the NEGATIVE gradient: one step downhill)" + HINT: -expected,
-                 "the squared errors are averaged over the pixels instead of summed" + HINT: expected / 4}
+                 "the squared errors are averaged over the pixels instead of summed (F.mse_loss's default "
+                 "reduction='mean' does that; use reduction='sum')" + HINT: expected / 4,
+                 "the gradient is taken at z0 = 1 instead of at the origin: z0 must be zeros" + HINT:
+                     _latent_at(decoder, x, torch.ones(batch, latent_dim, dtype=x.dtype))}
         if batch > 1:
             slips["the inner loss is averaged over the batch (sum it, so that each example's latent "
                   "does not depend on the batch size)" + HINT] = expected / batch
+            slips["F.mse_loss's default reduction='mean' divides by every entry, batch and pixels: use "
+                  "reduction='sum' (or .pow(2).sum())" + HINT] = expected / (batch * 4)
+            slips["every example gets the first example's latent: z0 needs one row per example, "
+                  "zeros(batch, latent_dim)" + HINT] = expected[:1].expand(batch, latent_dim)
         assert_close(got, expected, f"the latent of a batch of {batch} digits", atol=1e-8, rtol=1e-6,
                      slips=slips)
         if got.grad_fn is None:
@@ -113,17 +120,21 @@ def gon_objective(student_fn):
     detached = (decoder(z.detach()) - x).pow(2).flatten(1).sum(1).mean()
     detached_grads = torch.autograd.grad(detached, params)
 
-    got = call_without([("course_utils.gon.gon_loss", "gon.gon_loss")], "the GON objective itself",
-                       student_fn, decoder, x.clone(), latent_dim)
+    got = call_student(student_fn, decoder, x, latent_dim, forbidden=[("course_utils.gon.gon_loss", "gon.gon_loss")],
+                       reason="the GON objective itself")
     if not isinstance(got, torch.Tensor) or got.numel() != 1:
         raise CheckFailed("the GON loss should be one number (a scalar tensor), got "
                           f"{type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}")
     expected_value = expected.detach()
     assert_close(got.reshape(()), expected_value, "the GON loss of a batch of 6", atol=1e-8, rtol=1e-6,
-                 slips={"the squared errors are averaged over the pixels (sum them per example)" + HINT:
-                        expected_value / 4,
+                 slips={"the squared errors are averaged over the pixels, as F.mse_loss's default mean "
+                        "does (sum them per example, then average over the batch)" + HINT: expected_value / 4,
                         "the per-example losses are summed over the batch (average them)" + HINT:
-                        expected_value * 6})
+                        expected_value * 6,
+                        "the latent's sign is flipped: z is minus the gradient at the origin" + HINT:
+                        (decoder(-z) - x).pow(2).flatten(1).sum(1).mean().detach(),
+                        "the decoder is evaluated at the origin z0 = 0 instead of at the latent z" + HINT:
+                        (decoder(torch.zeros_like(z)) - x).pow(2).flatten(1).sum(1).mean().detach()})
     if not got.requires_grad:
         raise CheckFailed("the value is right, but the loss does not depend on the decoder's weights "
                           "(no graph): do not compute it under torch.no_grad() or with .detach()")
@@ -132,11 +143,16 @@ def gon_objective(student_fn):
     flat_got = torch.cat([g.reshape(-1) for g in grads])
     flat_exp = torch.cat([g.reshape(-1) for g in expected_grads])
     flat_det = torch.cat([g.reshape(-1) for g in detached_grads])
-    assert_close(flat_got, flat_exp, "the gradient of the GON loss with respect to the decoder's "
-                 "weights (the value was right)", atol=1e-7, rtol=1e-5,
-                 slips={"z is detached (or built with create_graph=False): the gradient then misses "
-                        "the second-order term that trains the decoder through its own latent" + HINT:
-                        flat_det})
+    if _close(flat_got, flat_det) and not _close(flat_det, flat_exp):
+        raise CheckFailed("the value is right, but z is detached (or built with create_graph=False): the gradient "
+                          "then misses the second-order term that trains the decoder through its own latent (its "
+                          f"norm is {number(flat_got.norm().item(), 4)}, expected {number(flat_exp.norm().item(), 4)})"
+                          + HINT)
+    if not _close(flat_got, flat_exp):
+        raise CheckFailed("the value is right, but the gradient with respect to the decoder's weights is not: its "
+                          f"norm is {number(flat_got.norm().item(), 4)}, expected {number(flat_exp.norm().item(), 4)} "
+                          f"(largest difference {number((flat_got - flat_exp).abs().max().item(), 3)}). Build the "
+                          "loss from the latent with its graph (create_graph=True), with no .detach() in between" + HINT)
 
 
 @exercise(3, "spherical interpolation", reference=gon.slerp)
@@ -163,15 +179,43 @@ def slerp(student_fn):
         omega = math.acos(float(torch.dot(z0, z1) / (z0.norm() * z1.norm())))
         for t in (0.0, 0.25, 0.5, 1.0):
             expected = (math.sin((1 - t) * omega) * z0 + math.sin(t * omega) * z1) / math.sin(omega)
-            got = call_without([("course_utils.gon.slerp", "gon.slerp")], "the interpolation formula",
-                               student_fn, z0.clone(), z1.clone(), t)
+            got = call_student(student_fn, z0, z1, t, forbidden=[("course_utils.gon.slerp", "gon.slerp")],
+                               reason="the interpolation formula")
+            got_t = torch.as_tensor(got).detach() if isinstance(got, torch.Tensor) else None
+            if got_t is not None and got_t.is_floating_point() and torch.isnan(got_t).any():
+                raise CheckFailed(f"slerp at t = {t} came back with NaN: arccos was given a cosine outside [-1, 1]. "
+                                  "The angle's cosine is z0 . z1 divided by both norms, |z0| |z1| (clamp it to "
+                                  "[-1, 1] against rounding)" + HINT)
             lerp = (1 - t) * z0 + t * z1
             swapped = (math.sin(t * omega) * z0 + math.sin((1 - t) * omega) * z1) / math.sin(omega)
             assert_close(got, expected, f"slerp at t = {t} between z0 = {_short(z0)} and z1 = {_short(z1)}",
                          atol=1e-7, rtol=1e-6,
                          slips={"you interpolate along the straight line (that is lerp)" + HINT: lerp,
                                 "t and 1 - t are swapped (t = 0 must give z0)" + HINT: swapped,
-                                "the result is normalised to unit length": expected / expected.norm()})
+                                "the result is normalised to unit length": expected / expected.norm(),
+                                "the division by sin(omega) is left out" + HINT: expected * math.sin(omega),
+                                "unit vectors are interpolated: slerp mixes z0 and z1 themselves, only the angle "
+                                "comes from their directions" + HINT:
+                                    (math.sin((1 - t) * omega) * z0 / z0.norm() + math.sin(t * omega) * z1 / z1.norm())
+                                    / math.sin(omega),
+                                "the angle is in degrees: torch.sin and torch.arccos work in radians":
+                                    _slerp_degrees(z0, z1, t, omega)})
+
+
+def _latent_at(decoder, x, z0):
+    """Minus the gradient of the summed squared errors at ``z0`` (the GON latent step from ``z0``)."""
+    z0 = z0.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad((decoder(z0) - x).pow(2).sum(), z0)
+    return -grad
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a.double(), b.double(), atol=1e-7, rtol=1e-5))
+
+
+def _slerp_degrees(z0, z1, t, omega):
+    deg = math.degrees(omega)
+    return (math.sin((1 - t) * deg) * z0 + math.sin(t * deg) * z1) / math.sin(deg)
 
 
 def _short(v: torch.Tensor) -> str:
