@@ -12,7 +12,7 @@ Three steps, each of which does nothing when nothing changed:
    edits never cause a run. A cell that raises fails the build and prints the traceback.
 3. **Sphinx** (``-n -W``: every reference must resolve, every warning fails) with myst-nb in
    ``nb_execution_mode = "cache"``: it takes each notebook's outputs from the same cache. HTML goes
-   to ``OUT/html``; myst-nb writes each executed notebook to ``OUT/jupyter_execute/``.
+   to ``OUT/html``; each executed notebook, outputs included, to ``OUT/executed/``.
 
     .venv/bin/python site/build.py                      # build/site/lectures/html
     .venv/bin/python site/build.py --site solutions     # build/site/solutions/html
@@ -252,18 +252,17 @@ def execute(path: str, timeout: int) -> tuple[str, dict | None, float, str | Non
 
     import nbformat
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     hook = SITE_DIR / "figure_alt.py"
 
     class CurrentEnvSpecs(KernelSpecManager):
-        """Every kernel name means this environment's Python, started with the figure hook."""
+        """Every kernel name means this environment's Python (as ``make grade``)."""
 
         def get_kernel_spec(self, kernel_name):
-            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                                    f"--IPKernelApp.exec_lines=exec(compile(open({str(hook)!r}).read(), "
-                                    f"{str(hook)!r}, 'exec'), {{}})"],
+            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                               display_name="course site", language="python", metadata={})
 
     class Client(NotebookClient):
@@ -274,17 +273,28 @@ def execute(path: str, timeout: int) -> tuple[str, dict | None, float, str | Non
             # and a loaded machine never stalls on the model's reply.
             self.widget_registry = {}
 
+        def create_kernel_manager(self):
+            self.km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvSpecs(),
+                                         config=self.config)
+            return self.km
+
     nb = nbformat.read(path, as_version=4)
+    kernelspec = nb.metadata.get("kernelspec")
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as cwd:
+        # The kernel runs figure_alt.py before the first cell (it adds alt texts to figure outputs).
+        hook_line = f"exec(compile(open({str(hook)!r}).read(), {str(hook)!r}, 'exec'), {{}})"
+        # record_timing=False: no timing in the cells' metadata, which the cache's hash covers.
         client = Client(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": cwd}},
-                        kernel_spec_manager=CurrentEnvSpecs())
+                        extra_arguments=[f"--IPKernelApp.exec_lines={hook_line}"], record_timing=False)
         try:
             client.execute(env=env)
         except (CellExecutionError, CellTimeoutError):
             return path, None, time.perf_counter() - start, traceback.format_exc()
+    if kernelspec is not None:   # the cache finds a notebook by its code cells and kernelspec
+        nb.metadata["kernelspec"] = kernelspec
     return path, nb, time.perf_counter() - start, None
 
 
@@ -309,15 +319,32 @@ def execute_missing(pages: list[Path], jobs: int, timeout: int) -> None:
             path, nb, seconds, error = future.result()
             name = Path(path).stem
             if error is not None:
+                error = re.sub(r"\x1b\[[0-9;]*m", "", error)   # the traceback's colours
                 print(f"site: {name} FAILED after {seconds:.0f} s:\n{error}", flush=True)
                 failed.append(name)
                 continue
             record = cache.add_nb_to_project(path)
             cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": seconds}),
                                         check_validity=False, overwrite=True)
+            cache.match_cache_notebook(nbformat.read(path, as_version=4))   # myst-nb will find it
             print(f"site: ran {name} in {seconds:.0f} s", flush=True)
     if failed:
         raise SystemExit(f"site: {len(failed)} notebook(s) raised an error: {', '.join(failed)}")
+
+
+def export_executed(pages: list[Path], folder: Path) -> None:
+    """Each notebook as the site shows it, outputs included, in ``folder`` (to open in JupyterLab, or
+    to compare what the lectures and the solutions print): the cache keeps only code cells."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(CACHE))
+    for page in pages:
+        _, nb = cache.merge_match_into_notebook(nbformat.read(page, as_version=4))
+        write_if_changed(folder / page.name, nbformat.writes(nb) + "\n")
+    for old in folder.glob("*.ipynb"):
+        if old.name not in {p.name for p in pages}:
+            old.unlink()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -335,6 +362,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     pages = write_sources(args.site, out / "src", args.only)
     execute_missing(pages, args.jobs, args.timeout)
+    export_executed(pages, out / "executed")
 
     from sphinx.cmd.build import build_main
 
@@ -344,7 +372,7 @@ def main(argv=None) -> int:
                        "-d", str(out / "doctrees"), str(out / "src"), str(out / "html")])
     if code == 0:
         print(f"site: {out / 'html' / 'index.html'} ({time.perf_counter() - start:.0f} s); executed "
-              f"notebooks in {out / 'jupyter_execute'}", flush=True)
+              f"notebooks in {out / 'executed'}", flush=True)
     return code
 
 

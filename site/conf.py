@@ -71,6 +71,8 @@ html_theme_options = {
     "use_repository_button": False,
     "navigation_with_keys": False,
 }
+# The theme's light/dark switch starts in "auto" (without it, the theme logs a console error).
+html_context = {"default_mode": "auto"}
 html_last_updated_fmt = None
 html_copy_source = True
 html_show_sphinx = False

@@ -26,6 +26,8 @@ def figure_alt(fig) -> str:
         parts.append(_plain(suptitle.get_text()))
     titles = []
     for ax in fig.axes:
+        if getattr(ax, "_colorbar", None) is not None:   # a colour bar's label is not a panel
+            continue
         title = " ".join(t for t in (ax.get_title(loc) for loc in ("left", "center", "right")) if t.strip())
         if not title and (ax.get_xlabel() or ax.get_ylabel()):
             title = f"{ax.get_ylabel() or 'value'} against {ax.get_xlabel() or 'index'}"

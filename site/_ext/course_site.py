@@ -16,21 +16,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from pathlib import Path
 
 from docutils import nodes
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_NOTE = ("Interactive figure: the figure above is drawn for the sliders' starting values. Moving a "
-               "slider redraws it in JupyterLab (open the notebook with make lab); this page is static.")
+WIDGET_NOTE = ("The figure above is drawn for the sliders' starting values. Moving a slider redraws it "
+               "in JupyterLab (download the notebook and open it with make lab); this page is static.")
 
 
-def image_alts(executed: Path) -> dict[str, str]:
+def executed_notebook(app, source: Path):
+    """The notebook with the outputs myst-nb shows (from the jupyter-cache), or ``None``."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    try:
+        _, nb = get_cache(app.config.nb_execution_cache_path).merge_match_into_notebook(
+            nbformat.read(source, as_version=4))
+    except KeyError:
+        return None
+    return nb
+
+
+def image_alts(nb) -> dict[str, str]:
     """``{sha256 of the image bytes: alt}`` for every image output of an executed notebook (the name
     myst-nb gives the image file is that hash)."""
-    nb = json.loads(executed.read_text(encoding="utf-8"))
     alts = {}
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []):
@@ -52,16 +63,17 @@ def section_of(node) -> str:
 
 
 def on_doctree_read(app, doctree):
-    env = app.env
-    executed = Path(app.outdir).parent / "jupyter_execute" / (env.docname + ".ipynb")
+    source = Path(app.env.doc2path(app.env.docname))
     for raw in list(doctree.findall(nodes.raw)):
         if WIDGET_VIEW in raw.astext():
-            note = nodes.note("", nodes.paragraph(text=WIDGET_NOTE), classes=["widget-note"])
+            note = nodes.admonition("", nodes.title(text="Interactive figure"), nodes.paragraph(text=WIDGET_NOTE),
+                                    classes=["widget-note"])
             raw.replace_self(note)
     images = list(doctree.findall(nodes.image))
     if not images:
         return
-    alts = image_alts(executed) if executed.exists() else {}
+    nb = executed_notebook(app, source) if source.suffix == ".ipynb" else None
+    alts = image_alts(nb) if nb is not None else {}
     for i, image in enumerate(images, 1):
         if image.get("alt"):
             continue
