@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributions import MultivariateNormal
 
 from ..flows import ActNorm, AffineCoupling, Permutation
-from . import CheckFailed, assert_close, assert_shape, exercise, unpack_pair
+from . import CheckFailed, assert_close, assert_shape, call_student, exercise, first_named, unpack_pair
 from .nb01 import AUTOGRAD, DETERMINANTS
 from .shortcuts import call_without
 
@@ -108,13 +108,38 @@ def _each_layer_at(layers, x):
 
 
 
+def _inverse_chain(layers, x):
+    """What running the layers' inverses (in reverse order) gives: the other direction."""
+    log_det = x.new_zeros(x.shape[0])
+    for layer in reversed(layers):
+        x, ld = layer.inverse(x)
+        log_det = log_det + ld
+    return x, log_det
+
+
+#: the raw error of a base density not summed over the features, named
+UNSUMMED = {r"The size of tensor a \(\d+\) must match the size of tensor b \(\d+\)":
+            "the Gaussian's log-density is not summed over the D features: -1/2 z^2 has shape (n, D), "
+            "the log-det shape (n,), so they cannot be added; sum over dim=1 first" + HINT}
+
+
+def _cases(kind_seeds):
+    """``(layers, x, dtype)``: float64 chains for the exact comparison, and a float32 one, as
+    the notebook's trained flow runs."""
+    for dim, seed in kind_seeds:
+        yield example_chain(dim, seed), _points(5, dim, seed), torch.float64
+    dim, seed = kind_seeds[0]
+    yield example_chain(dim, seed + 10, dtype=torch.float32), _points(5, dim, seed + 10).float(), torch.float32
+
+
 @exercise(1, "log-dets add up along a chain", reference=_chain_reference)
 def chain_forward(student_fn):
     """Check exercise 1: ``student_fn(layers, x)`` returns ``(z, log_det)`` for the chain ``layers``.
 
-    Compared with the autograd Jacobian of the whole chain, in 3-D and 4-D; the library's
-    ``FlowSequential`` is switched off while the student's code runs. Returns the student's
-    function when it is right, and a reference loop when not attempted yet.
+    Compared with the autograd Jacobian of the whole chain, in 3-D and 4-D (float64), and on a
+    float32 chain as the notebook's trained flow; the library's ``FlowSequential`` is switched
+    off while the student's code runs. Returns the student's function when it is right, and a
+    reference loop when not attempted yet.
 
     Example:
         >>> def mine(layers, x):
@@ -127,26 +152,43 @@ def chain_forward(student_fn):
         Exercise 1 (log-dets add up along a chain): correct. Well done!
         True
     """
-    for dim, seed in [(3, 0), (4, 1)]:
-        layers = example_chain(dim, seed)
-        x = _points(5, dim, seed)
-        z_exp, ld_exp = _brute_force(layers, x)
+    failures = []
+    for layers, x, dtype in _cases([(3, 0), (4, 1)]):
+        dim = x.shape[1]
+        z_exp, ld_exp = _brute_force([layer.double() for layer in layers], x.double()) if dtype == torch.float64 \
+            else _chain_reference(layers, x)
         with torch.no_grad():
-            got = unpack_pair(call_without(CHAIN, "passing x through the layers yourself", student_fn,
-                                           layers, x.clone()), "chain_forward(layers, x)", "(z, log_det)")
-        z, log_det = got
-        what = f"for the {len(layers)}-layer chain in {dim}-D"
-        assert_close(z, z_exp, f"z {what}", atol=1e-8)
-        with torch.no_grad():
+            got = unpack_pair(call_student(student_fn, layers, x, forbidden=CHAIN,
+                                           reason="passing x through the layers yourself"),
+                              "chain_forward(layers, x)", "(z, log_det)")
+            z, log_det = got
+            what = f"for the {len(layers)}-layer {str(dtype).replace('torch.', '')} chain in {dim}-D"
             v = x
+            lds = []
             for layer in layers:
                 v, last = layer(v)
-        assert_close(log_det, ld_exp, f"log_det {what} (one value per sample)", atol=1e-8, slips={
-            "each layer's log-det is evaluated at the original x instead of at its own input "
-            "(pass the output of one layer on to the next)" + HINT: _each_layer_at(layers, x),
-            "only the last layer's log-det is returned (add them all up)" + HINT: last,
-            "the log-dets are subtracted instead of added": -ld_exp,
-        })
+                lds.append(last)
+            z_reversed, ld_reversed = _chain_reference(list(reversed(layers)), x)
+            z_inverse, ld_inverse = _inverse_chain(layers, x)
+        try:
+            assert_close(z, z_exp, f"z {what}", atol=1e-8, slips={
+                "the layers are applied in reverse order (layers[0] comes first: data to latent)": z_reversed,
+                "the layers' inverses are used (call layer(h): the layers map data to latent)" + HINT: z_inverse,
+                "x is returned unchanged (pass it through every layer, h, ld = layer(h))" + HINT: x,
+            })
+            assert_close(log_det, ld_exp, f"log_det {what} (one value per sample)", atol=1e-8, slips={
+                "each layer's log-det is evaluated at the original x instead of at its own input "
+                "(pass the output of one layer on to the next)" + HINT: _each_layer_at(layers, x),
+                "only the last layer's log-det is returned (add them all up)" + HINT: last,
+                "the log-dets are subtracted instead of added": -ld_exp,
+                "the layers' log-dets are stacked, not added up" + HINT: torch.stack(lds),
+                "the log-dets are summed over the samples too (keep one value per sample)": ld_exp.sum(),
+                "the log-dets are multiplied (the log of a product of determinants is the sum of their logs)":
+                    torch.stack(lds).prod(0),
+            })
+        except CheckFailed as failure:
+            failures.append(failure)
+    first_named(failures)
 
 
 @exercise(3, "the log-det of a lower-triangular map")
@@ -163,20 +205,27 @@ def triangular_map_log_det(student_fn):
     x = _points(6, 3, 2)
     expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(
         lambda v: triangular_map(v[None])[0], xi)).logabsdet for xi in x])
-    got = call_without(AUTOGRAD + DETERMINANTS, "reading the diagonal of a triangular Jacobian by hand",
-                       student_fn, x.clone())
+    got = call_student(student_fn, x, forbidden=AUTOGRAD + DETERMINANTS,
+                       reason="reading the diagonal of a triangular Jacobian by hand",
+                       errors={r"math domain error": "math.log was given dy1/dx1 = -2: it is negative, so take "
+                                                     "log|.| of the diagonal, math.log(2)" + HINT})
     what = "log|det J| of the triangular map at 6 points"
     if isinstance(got, torch.Tensor) and torch.isnan(got).any():
         raise CheckFailed(f"{what} contains NaN: dy1/dx1 = -2 is negative, so take log|.| of the diagonal" + HINT)
     if isinstance(got, torch.Tensor) and got.dim() == 0:
         raise CheckFailed(f"{what} should have one value per point, shape (6,), but is a single number: "
                           "sum over the diagonal entries of each point, not over the points")
-    x1, x3 = x[:, 0], x[:, 2]
+    x1, x2, x3 = x[:, 0], x[:, 1], x[:, 2]
     assert_close(got, expected, what, atol=1e-8, slips={
         "the log 2 from dy1/dx1 = -2 is missing" + HINT: expected - math.log(2),
         "dy3/dx3 = 1 + x3^2 is taken as x3^2" + HINT: math.log(2) + x1 / 2 + torch.log(x3**2),
+        "dy3/dx3 = 1 + x3^2 is taken as 1 + 3 x3^2 (the derivative of x3^3 / 3 is x3^2)":
+            math.log(2) + x1 / 2 + torch.log(1 + 3 * x3**2),
         "the log of the diagonal is replaced by the diagonal itself (det is a product, log|det| a sum of logs)":
             -2 + torch.exp(x1 / 2) + 1 + x3**2,
+        "log(exp(x1 / 2)) = x1 / 2 is replaced by exp(x1 / 2)": math.log(2) + torch.exp(x1 / 2) + torch.log1p(x3**2),
+        "an entry off the diagonal (dy3/dx1 = x2) is included: only the diagonal counts":
+            expected + torch.log(x2.abs()),
         "the sign is flipped": -expected,
     })
 
@@ -186,9 +235,10 @@ def flow_log_prob(student_fn):
     """Check exercise 2: ``student_fn(layers, x)`` returns log p(x) = log N(z; 0, I) + log|det dz/dx|.
 
     One value per row of ``x``, compared with ``MultivariateNormal`` and the autograd Jacobian of
-    the chain in 3-D and 2-D; ``torch.distributions`` and the library's base log-density are
-    switched off while the student's code runs. Returns the student's function when it is
-    right, and a reference when not attempted yet.
+    the chain in 3-D and 2-D (float64), and on a float32 chain as the notebook's trained flow;
+    ``torch.distributions`` and the library's base log-density are switched off while the
+    student's code runs. Returns the student's function when it is right, and a reference when
+    not attempted yet.
 
     Example:
         >>> def mine(layers, x):
@@ -201,25 +251,46 @@ def flow_log_prob(student_fn):
         Exercise 2 (a flow's log_prob from its parts): correct. Well done!
         True
     """
-    for dim, seed in [(3, 3), (2, 4)]:
-        layers = example_chain(dim, seed)
-        x = _points(5, dim, seed)
-        z, log_det = _brute_force(layers, x)
+    failures = []
+    for layers, x, dtype in _cases([(3, 3), (2, 4)]):
+        dim, n = x.shape[1], x.shape[0]
+        if dtype == torch.float64:
+            z, log_det = _brute_force(layers, x)
+        else:
+            with torch.no_grad():
+                z, log_det = (t.double() for t in _chain_reference(layers, x))
         base = MultivariateNormal(torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64))
         log_pz = base.log_prob(z)
         expected = log_pz + log_det
         with torch.no_grad():
-            got = call_without(DENSITY, "writing the base log-density and adding the log-dets yourself",
-                               student_fn, layers, x.clone())
-        what = f"log p(x) for the {dim}-D chain at 5 points"
+            got = call_student(student_fn, layers, x, forbidden=DENSITY,
+                               reason="writing the base log-density and adding the log-dets yourself", errors=UNSUMMED)
+        what = f"log p(x) for the {dim}-D {str(dtype).replace('torch.', '')} chain at {n} points"
         if isinstance(got, torch.Tensor) and got.dim() == 0:
-            raise CheckFailed(f"{what} should have one value per point, shape (5,), but is a single number: "
+            raise CheckFailed(f"{what} should have one value per point, shape ({n},), but is a single number: "
                               "sum the Gaussian's log-density over the features (dim=1), not over the points")
-        assert_shape(got, (x.shape[0],), what)
-        assert_close(got, expected, what, atol=1e-8, slips={
-            "the log-det is subtracted instead of added (the layers map data to latent)" + HINT: log_pz - log_det,
-            "the log-det is left out" + HINT: log_pz,
-            "the constant -(D/2) log(2 pi) of the Gaussian is missing" + HINT: expected + 0.5 * dim * math.log(2 * math.pi),
-            "the Gaussian's log-density is not summed over the D features (only the first is used)":
-                -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi) + log_det,
-        })
+        if isinstance(got, torch.Tensor) and got.dim() == 2:
+            raise CheckFailed(f"{what} should have one value per point, shape ({n},), but has shape {tuple(got.shape)}. "
+                              "This is what you get when the Gaussian's log-density is not summed over the D features "
+                              "(sum over dim=1)" + HINT + ".")
+        assert_shape(got, (n,), what)
+        log_2pi = math.log(2 * math.pi)
+        try:
+            assert_close(got, expected, what, atol=1e-8, slips={
+                "the log-det is subtracted instead of added (the layers map data to latent)" + HINT: log_pz - log_det,
+                "the log-det is left out" + HINT: log_pz,
+                "the constant -(D/2) log(2 pi) of the Gaussian is missing" + HINT: expected + 0.5 * dim * log_2pi,
+                "the constant -1/2 log(2 pi) is counted once instead of once per feature (D times)" + HINT:
+                    expected + 0.5 * (dim - 1) * log_2pi,
+                "D is taken as the number of samples, x.shape[0], instead of the number of features, x.shape[1]":
+                    expected + 0.5 * (dim - n) * log_2pi,
+                "the Gaussian's log-density is not summed over the D features (only the first is used)":
+                    -0.5 * z[:, 0] ** 2 - 0.5 * log_2pi + log_det,
+                "the Gaussian's log-density is averaged over the features instead of summed":
+                    -0.5 * (z**2).mean(1) - 0.5 * log_2pi + log_det,
+                "the base density is evaluated at x instead of at z = the chain's output" + HINT:
+                    -0.5 * (x.double() ** 2).sum(1) - 0.5 * dim * log_2pi + log_det,
+            })
+        except CheckFailed as failure:
+            failures.append(failure)
+    first_named(failures)
