@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -185,6 +186,9 @@ WRONG = {
                                                   torch.log(torch.det(W))).expand(x.shape[0])), "log|det W|"),
         "one log-det for the batch": (lambda x, W: conv(x, W, log_det=lambda x, W: x.shape[2] * x.shape[3] *
                                                         torch.linalg.slogdet(W).logabsdet), "one number per image"),
+        "NumPy's det": (lambda x, W: conv(x, W, log_det=lambda x, W: torch.full(
+            (x.shape[0],), x.shape[2] * x.shape[3] * float(np.log(abs(np.linalg.det(W.numpy())))), dtype=x.dtype)),
+            "requires grad"),
         "log-det per pixel": (lambda x, W: conv(x, W, log_det=lambda x, W: torch.linalg.slogdet(W).logabsdet
                                                 .expand(x.shape[0], x.shape[2], x.shape[3])), "one number per image"),
     },

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -174,6 +175,9 @@ WRONG = {
         "kernels summed over taps": (lambda W1, W2, h, w: h * w * sum(torch.linalg.slogdet(W.sum((2, 3))).logabsdet
                                                                       for W in (W1, W2)), "summed over"),
         "slogdet of the autograd Jacobian": (log_det_via_jacobian, "switched off"),
+        "NumPy's log": (lambda W1, W2, h, w: torch.tensor(h * w * sum(
+            np.log(np.abs(np.diagonal(W[:, :, W.shape[-1] // 2, W.shape[-1] // 2].numpy()))).sum() for W in (W1, W2))),
+            "requires grad"),
         "h + w": (lambda W1, W2, h, w: log_det(W1, W2, h, w) / (h * w) * (h + w), "h + w"),
         "a Python float": (log_det_float, "tensor"),
         "second kernel's log subtracted": (lambda W1, W2, h, w: h * w * (centre_diagonals(W1, W2)[0].abs().log().sum()

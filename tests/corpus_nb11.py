@@ -103,6 +103,8 @@ WRONG = {
         "no create_graph": (lambda d, x, k: latent(d, x, k, create_graph=False), "create_graph"),
         "starts at ones": (lambda d, x, k: latent(d, x, k, start=torch.ones), "zeros"),
         "one z0 for the batch": (lambda d, x, k: latent(d, x[:1], k).expand(len(x), k), "one row per example"),
+        "z0 hard-coded as float64": (lambda d, x, k: latent(d, x, k, start=lambda n, k, dtype: torch.zeros(
+            n, k, dtype=torch.float64)), "float32 and float64 tensors were mixed"),
         "the gradient, not a latent of its own shape": (lambda d, x, k: latent(d, x, k).T, "shape"),
     },
     "gon_objective": {
@@ -118,6 +120,8 @@ WRONG = {
         "per-example losses, not averaged": (lambda d, x, k: objective(d, x, k, reduce=lambda e: e.flatten(1).sum(1)),
                                              "one number"),
         "F.mse_loss's default mean": (lambda d, x, k: F.mse_loss(d(gon.gon_latent(d, x, k)), x), "mse_loss"),
+        "own latent with float64 zeros": (lambda d, x, k: objective(d, x, k, z=lambda d, x, k: latent(
+            d, x, k, start=lambda n, k, dtype: torch.zeros(n, k, dtype=torch.float64))), "float32 and float64 tensors were mixed"),
     },
     "slerp": {
         "lerp": (lambda z0, z1, t: (1 - t) * z0 + t * z1, "straight line"),

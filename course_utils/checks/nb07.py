@@ -247,6 +247,13 @@ def _unsqueezed(out):
 
 
 # ------------------------------------------------------------------------------ exercise 4
+#: the raw error of NumPy on a tensor with a graph (the notebook passes a layer's W), named
+NUMPY_WITH_GRAD = {r"Can't call numpy\(\) on Tensor that requires grad":
+                   "your function calls .numpy() (or a NumPy function) on a tensor that requires grad; the notebook "
+                   "passes a layer's weight matrix, which does. Stay in torch (torch.linalg has the determinant "
+                   "functions), or use W.detach() first" + HINT}
+
+
 def _conv1x1_cases():
     gen = torch.Generator().manual_seed(11)
     cases = []
@@ -297,3 +304,12 @@ def conv1x1(student_fn):
             "the sign is flipped (that is the inverse's log-det)": -expected,
             "det W is used instead of log|det W|" + HINT: (h * w * torch.det(W)).expand(b),
             "h + w is used instead of h * w (one copy of W per pixel)" + HINT: ((h + w) * one).expand(b)})
+    # the notebook's use: a float32 image and the layer's own W, which requires grad
+    gen = torch.Generator().manual_seed(12)
+    W = (torch.randn(4, 4, generator=gen) + torch.eye(4)).requires_grad_(True)
+    x = torch.randn(1, 4, 2, 2, generator=gen)
+    got = unpack_pair(call_student(student_fn, x, W, errors=NUMPY_WITH_GRAD), "conv1x1(x, W)")
+    y, log_det = conv1x1_reference(x.double(), W.detach().double())
+    assert_close(got[0], y, "y for a float32 image and a W that requires grad (as the notebook passes the layer's "
+                 "matrix)", atol=1e-8)
+    assert_close(got[1], log_det, "log_det for a float32 image and a W that requires grad", atol=1e-8)

@@ -31,7 +31,9 @@ NEVER_RAN = r"referenced before assignment|cannot access local variable|is not d
 
 def _call(student_fn, *args, what: str, shapes: str = "", forbidden=(), reason: str = ""):
     """Call the student's function (``call_student``); a shape error says which shapes were expected."""
-    errors = {r"shape|size|dimension|mat1 and mat2": f"{what} combined tensors whose shapes do not fit. {shapes}".strip(),
+    errors = {r"same dtype|expected scalar type": "float32 and float64 tensors were mixed: make new tensors in the "
+                                                  "input's dtype (dtype=W.dtype)" + HINT,
+              r"shape|size|dimension": f"{what} combined tensors whose shapes do not fit. {shapes}".strip(),
               NEVER_RAN: f"{what} uses a variable its loop never assigned: with {args[-1]} step(s) the loop must "
                          "run exactly that many times (range(n_steps), not range(n_steps - 1))" + HINT}
     return call_student(student_fn, *args, forbidden=forbidden, reason=reason, errors=errors)

@@ -146,6 +146,18 @@ def log_det_from_taps(student_fn):
                  "log-dets add" + HINT: h * w * (per_pixel[0] - per_pixel[1])}
         assert_close(got, expected, f"log|det J| for {c} channels, {k}x{k} kernels, a {h}x{w} image",
                      atol=1e-8, slips=slips)
+    # the notebook's use: a layer's float32 kernels, which require grad
+    W1, W2 = (W.float().requires_grad_(True) for W in _masked_kernels(3, 3, 3))
+    got = call_student(student_fn, W1, W2, 4, 4, forbidden=AUTOGRAD + LIBRARY, errors={
+        r"Can't call numpy\(\) on Tensor that requires grad":
+            "your function calls .numpy() (or a NumPy function) on a kernel that requires grad; the notebook passes "
+            "a layer's kernels, which do. Stay in torch, or use W.detach() first" + HINT},
+        reason="reading the log-det off the centre taps")
+    if not isinstance(got, torch.Tensor):
+        raise CheckFailed(f"the log-det of float32 kernels came back as {type(got).__name__}; it should be a tensor" + HINT)
+    assert_close(got.reshape(()) if got.numel() == 1 else got,
+                 _jacobian_log_det(W1.detach().double(), W2.detach().double(), 4, 4),
+                 "log|det J| for a layer's float32 kernels that require grad (3 channels, a 4x4 image)", atol=1e-8)
 
 
 def _raster_partial(x, i, j, gen):

@@ -5,6 +5,7 @@ Expected values come from the closed form of the GON latent for the squared erro
 not from ``course_utils.gon``.
 """
 
+import copy
 import math
 
 import torch
@@ -16,6 +17,10 @@ from . import CheckFailed, assert_close, assert_shape, call_student, describe, e
 __all__ = ["gon_latent", "gon_objective", "slerp"]
 
 HINT = " (see the hint under the exercise)"
+#: mixing dtypes, named (the notebook's decoders are float32, the check's first one float64)
+DTYPES = {r"same dtype|expected scalar type|found dtype":
+          "float32 and float64 tensors were mixed: make z0 in the images' dtype, torch.zeros(..., dtype=x.dtype), "
+          "since the notebook's decoders and digits are float32" + HINT}
 
 
 def _decoder(latent_dim: int = 3, seed: int = 0) -> nn.Module:
@@ -69,7 +74,7 @@ def gon_latent(student_fn):
         got = call_student(student_fn, decoder, x, latent_dim,
                            forbidden=[("course_utils.gon.gon_latent", "gon.gon_latent"),
                                       ("course_utils.gon.gon_reconstruct", "gon.gon_reconstruct")],
-                           reason="taking the gradient at the origin yourself")
+                           reason="taking the gradient at the origin yourself", errors=DTYPES)
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"the latent should be a tensor of shape ({batch}, {latent_dim}), "
                               f"got {type(got).__name__}")
@@ -92,6 +97,15 @@ def gon_latent(student_fn):
             raise CheckFailed("the numbers are right, but z has no graph back to the decoder's weights "
                               "(z.grad_fn is None): call torch.autograd.grad(..., create_graph=True) so "
                               "that the GON loss can train the decoder through z" + HINT)
+    # the notebook's use: a float32 decoder and float32 images
+    decoder32, x32 = copy.deepcopy(decoder).float(), _data(4).float()
+    got = call_student(student_fn, decoder32, x32, latent_dim,
+                       forbidden=[("course_utils.gon.gon_latent", "gon.gon_latent"),
+                                  ("course_utils.gon.gon_reconstruct", "gon.gon_reconstruct")],
+                       reason="taking the gradient at the origin yourself", errors=DTYPES)
+    assert_close(got, _closed_form_latent(decoder, _data(4), latent_dim).detach(),
+                 "the latent of a float32 batch of 4 (the notebook's decoders and digits are float32)", atol=1e-8,
+                 rtol=1e-6, work=10)
 
 
 @exercise(2, "the GON loss", reference=gon.gon_loss)
@@ -121,7 +135,7 @@ def gon_objective(student_fn):
     detached_grads = torch.autograd.grad(detached, params)
 
     got = call_student(student_fn, decoder, x, latent_dim, forbidden=[("course_utils.gon.gon_loss", "gon.gon_loss")],
-                       reason="the GON objective itself")
+                       reason="the GON objective itself", errors=DTYPES)
     if not isinstance(got, torch.Tensor) or got.numel() != 1:
         raise CheckFailed("the GON loss should be one number (a scalar tensor), got "
                           f"{type(got).__name__} of shape {tuple(getattr(got, 'shape', ()))}")
@@ -153,6 +167,11 @@ def gon_objective(student_fn):
                           f"norm is {number(flat_got.norm().item(), 4)}, expected {number(flat_exp.norm().item(), 4)} "
                           f"(largest difference {number((flat_got - flat_exp).abs().max().item(), 3)}). Build the "
                           "loss from the latent with its graph (create_graph=True), with no .detach() in between" + HINT)
+    # the notebook's use: a float32 decoder and float32 images (section 4 trains with this function)
+    got = call_student(student_fn, copy.deepcopy(decoder).float(), x.float(), latent_dim,
+                       forbidden=[("course_utils.gon.gon_loss", "gon.gon_loss")], reason="the GON objective itself", errors=DTYPES)
+    assert_close(got, expected_value, "the GON loss of a float32 batch of 6 (the notebook trains float32 decoders)",
+                 atol=1e-8, rtol=1e-6, work=10)
 
 
 @exercise(3, "spherical interpolation", reference=gon.slerp)
