@@ -8,6 +8,7 @@
 #                  leaves out the collapsed model answers under written questions, for
 #                  instructors who grade those questions)
 #   make bench     time every solution notebook and every flow layer; writes README's tables
+#   make bench-peers  the course's flows beside zuko and normflows; writes README's peer tables
 #   make grade SUBMISSIONS=dir   grade a class: run every student notebook, collect every check
 #   make env       only create or update .venv (e.g. on a JupyterHub)
 #   make site      the course as a static website, every student notebook executed (build/site/lectures/html)
@@ -20,7 +21,7 @@ TEST_STAMP := $(VENV)/.installed-test
 SITE_STAMP := $(VENV)/.installed-site
 NOTEBOOKS := lectures solutions
 
-.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench grade clean-venv site
+.PHONY: env test-env test-browser test-offline lab test test-lib test-notebooks lectures bench bench-peers grade clean-venv site
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +84,15 @@ NOTEBOOKS_GLOB ?=
 bench: $(STAMP)
 	$(BIN)/python tests/bench_notebooks.py --readme README.md \
 		$(if $(NOTEBOOKS_GLOB),$(foreach g,$(NOTEBOOKS_GLOB),'$(g)'),--flows)
+
+# make bench-peers installs the peers (requirements-peers.txt: zuko, normflows; never needed by
+# students or make test) and trains the course's models and the peers on the same data, loop and
+# split, one after another on one thread, at equal steps and at equal time (tests/bench_peers.py);
+# writes both tables into README.md. PEERS_ARGS='--seeds 3', '--only digits', '--steps-2d 500'.
+PEERS_ARGS ?=
+bench-peers: $(STAMP) requirements-peers.txt
+	$(BIN)/python -m pip install -r requirements-peers.txt
+	$(BIN)/python tests/bench_peers.py --readme README.md $(PEERS_ARGS)
 
 # make grade SUBMISSIONS=folder runs every student notebook under it in a fresh kernel and writes
 # grades.csv and summary.md (course_utils/grade.py); GRADE_ARGS='--timeout 900 --jobs 2 --out dir'.
