@@ -110,3 +110,18 @@ def test_dequantize_uses_k_levels_not_k_minus_one():
     y = dequantize(x)
     assert (y >= 0).all() and (y < 1).all()
     assert torch.equal((y * DIGIT_LEVELS).floor().long(), x)
+
+
+def test_the_course_digit_glow_settings_build_and_train_with_fit():
+    """GLOW_DIGITS (notebooks 07 and 09) are glow() arguments; GLOW_DIGITS_TRAINING are fit()'s."""
+    from course_utils.flows import GLOW_DIGITS, GLOW_DIGITS_TRAINING, Logit, nll_loss
+    from course_utils.train import fit
+
+    model = glow(**GLOW_DIGITS, mixing="conv1x1")
+    logit = next(m for m in model.modules() if isinstance(m, Logit))
+    assert logit.alpha == GLOW_DIGITS["logit"] == 0.001
+    assert sum(isinstance(m, InvConv1x1) for m in model.modules()) == GLOW_DIGITS["levels"] * GLOW_DIGITS["steps_per_level"]
+    settings = {k: v for k, v in GLOW_DIGITS_TRAINING.items() if k not in ("steps", "batch")}
+    x = torch.rand(GLOW_DIGITS_TRAINING["batch"], *GLOW_DIGITS["image_shape"])
+    history = fit(model, nll_loss, lambda: x, 2, progress=False, device="cpu", **settings)
+    assert history.steps == 2 and history.comparable

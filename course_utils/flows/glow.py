@@ -117,7 +117,9 @@ class InvConv1x1(FlowLayer):
     where the permutation ``P`` and the signs are fixed buffers, ``L`` is strictly lower
     triangular plus the identity and ``U`` strictly upper triangular (both kept triangular by
     masks): the log-det costs O(c) instead of O(c^3), and ``det W = sign-product * exp(sum(log_s))``
-    can never reach 0 or change sign. With ``lu=False`` (plain) ``W`` is a free matrix and the
+    can never reach 0 or change sign. The layer still builds ``W`` from its factors at every call
+    (two c x c matrix products, O(c^3) like ``slogdet``), so a training step is not cheaper on
+    that account; notebook 07 measures both. With ``lu=False`` (plain) ``W`` is a free matrix and the
     log-det uses ``slogdet(W)``. The inverse uses ``W^-1``, computed in float64.
 
     Paper: [4] Kingma and Dhariwal, 2018.
@@ -480,7 +482,9 @@ class Logit(FlowLayer):
     Paper: [3] Dinh, Sohl-Dickstein and Bengio, 2016.
 
     Args:
-        alpha: the margin, ``0 <= alpha < 0.5`` (Glow's and RealNVP's digits use 0.05).
+        alpha: the margin, ``0 <= alpha < 0.5``. RealNVP used 0.05; on the 8x8 digits, about half
+            exact zeros dequantised into [0, 1/17), a small margin such as 0.001 (the course's
+            ``GLOW_DIGITS``) turns that interval into a smooth tail after the logit and fits better.
 
     Example:
         >>> y, log_det = Logit(alpha=0.05)(torch.full((1, 1, 2, 2), 0.5))
