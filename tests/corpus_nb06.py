@@ -56,6 +56,12 @@ def bn_edits_input(x, log_gamma, beta, eps):
     return x * log_gamma.exp() + beta, (log_gamma - 0.5 * torch.log(var + eps)).sum() * x.new_ones(x.shape[0])
 
 
+def bn_layer_norm(x, log_gamma, beta, eps):
+    y = torch.nn.functional.layer_norm(x.T, (x.shape[0],), eps=eps).T * log_gamma.exp() + beta
+    var = x.var(0, correction=0)
+    return y, (log_gamma - 0.5 * torch.log(var + eps)).sum() * x.new_ones(x.shape[0])
+
+
 # ------------------------------------------------------------------ exercise 2: running averages
 def running(rm, rv, x, m, correction=1, swap=False):
     a, b = (m, 1 - m) if swap else (1 - m, m)
@@ -102,6 +108,13 @@ def act_float32(x):
     std = x.std(0, correction=0)
     std = std.masked_fill(std < 1e-6, 1.0)
     return -std.log(), -x.mean(0) / std
+
+
+def act_library(x):
+    from course_utils.flows import ActNorm
+    layer = ActNorm(x.shape[1]).double()
+    layer(x)
+    return layer.log_scale.detach(), layer.bias.detach()
 
 
 def act_edits_input(x):
@@ -152,6 +165,7 @@ WRONG = {
                                           var=lambda x: x.var(1, correction=0, keepdim=True)), "dim=0"),
         "one mean over all entries": (lambda x, lg, b, eps: bn(x, lg, b, eps, mean=lambda x: x.mean()), "per feature"),
         "edits x in place": (bn_edits_input, "in place"),
+        "F.layer_norm over the batch (shortcut)": (bn_layer_norm, "switched off"),
     },
     "update_running": {
         "biased variance": (lambda rm, rv, x, m: running(rm, rv, x, m, correction=0), "biased batch variance"),
@@ -176,5 +190,6 @@ WRONG = {
         "clamped to 1e-6": (lambda x: act_(x, clamp=True), "clamp"),
         "the scale, not its log": (lambda x: act_(x, log=False), "not its log"),
         "edits x in place": (act_edits_input, "in place"),
+        "the library's ActNorm (shortcut)": (act_library, "switched off"),
     },
 }

@@ -163,6 +163,7 @@ WRONG = {
         "one step too many": (lambda W, u, n: power(W, u, n, extra=1), "one step too many"),
         "one step too few": (lambda W, u, n: power(W, u, n - 1), "never assigned"),
         "exact norm (shortcut)": (lambda W, u, n: torch.linalg.matrix_norm(W, 2), "switched off"),
+        "torch.linalg.norm(W, 2) (shortcut)": (lambda W, u, n: torch.linalg.norm(W, 2), "switched off"),
         "Frobenius norm": (lambda W, u, n: (W ** 2).sum().sqrt(), "Frobenius"),
         "returns W v, a vector": (power_returns_vector, "one number"),
     },

@@ -10,7 +10,11 @@ HINT = " (see the hint under the exercise)"
 #: batch normalisation done for the student (the exercise is to normalise with the batch's statistics)
 BATCH_NORMS = [("torch.nn.functional.batch_norm", "torch.nn.functional.batch_norm"),
                ("torch.batch_norm", "torch.batch_norm"),
-               ("course_utils.flows.normalization.BatchNormFlow.forward", "BatchNormFlow")]
+               ("course_utils.flows.normalization.BatchNormFlow.forward", "BatchNormFlow"),
+               # the same normalisation under other names (over the batch once x is transposed)
+               ("torch.nn.functional.layer_norm", "torch.nn.functional.layer_norm"),
+               ("torch.layer_norm", "torch.layer_norm"),
+               ("torch.nn.functional.instance_norm", "torch.nn.functional.instance_norm")]
 #: raw errors of per-sample statistics (dim 1 instead of dim 0), named
 PER_FEATURE = {r"size of tensor a \(\d+\) must match the size of tensor b":
                "the statistics are taken over the wrong dimension: they are per feature, averaged over the "
@@ -190,7 +194,9 @@ def actnorm_init(student_fn):
     for seed, n in ((6, 64), (7, 3)):
         x = _data(seed, n)
         x[:, 2] = 4.0                                   # a constant feature: zero variance
-        got = unpack_pair(call_student(student_fn, x, errors=PER_FEATURE), "actnorm_init", "(log_scale, bias)")
+        got = unpack_pair(call_student(student_fn, x, errors=PER_FEATURE, reason="the initialisation itself",
+                                       forbidden=[("course_utils.flows.normalization.ActNorm._initialise", "ActNorm")]),
+                          "actnorm_init", "(log_scale, bias)")
         mean, std = x.mean(0), x.std(0, correction=0)
         safe = torch.where(std > 1e-6, std, torch.ones_like(std))
         log_scale, bias = -torch.log(safe), -mean / safe

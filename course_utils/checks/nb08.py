@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -29,6 +30,28 @@ def _gen(seed: int) -> torch.Generator:
 NEVER_RAN = r"referenced before assignment|cannot access local variable|is not defined"
 
 
+@contextlib.contextmanager
+def _no_matrix_two_norm():
+    """``torch.linalg.norm`` refuses a matrix's 2-norm (the spectral norm itself); vectors' norms still work."""
+    original = torch.linalg.norm
+
+    def norm(A, ord=None, dim=None, *args, **kwargs):
+        matrix = (dim is None and A.dim() == 2) or (isinstance(dim, (tuple, list)) and len(dim) == 2)
+        if matrix and ord in (2, -2, "nuc"):
+            raise CheckFailed(
+                f"your function calls torch.linalg.norm(W, {ord!r}), which computes the spectral norm by an SVD. "
+                "That would give the answer, but this exercise is about power iteration, so the matrix 2-norm is "
+                "switched off while your code runs (vector norms work as usual). Your function should get there by "
+                "the iteration; the hint under the exercise shows the way")
+        return original(A, ord, dim, *args, **kwargs)
+
+    torch.linalg.norm = norm
+    try:
+        yield
+    finally:
+        torch.linalg.norm = original
+
+
 def _call(student_fn, *args, what: str, shapes: str = "", forbidden=(), reason: str = ""):
     """Call the student's function (``call_student``); a shape error says which shapes were expected."""
     errors = {r"same dtype|expected scalar type": "float32 and float64 tensors were mixed: make new tensors in the "
@@ -36,7 +59,8 @@ def _call(student_fn, *args, what: str, shapes: str = "", forbidden=(), reason: 
               r"shape|size|dimension": f"{what} combined tensors whose shapes do not fit. {shapes}".strip(),
               NEVER_RAN: f"{what} uses a variable its loop never assigned: with {args[-1]} step(s) the loop must "
                          "run exactly that many times (range(n_steps), not range(n_steps - 1))" + HINT}
-    return call_student(student_fn, *args, forbidden=forbidden, reason=reason, errors=errors)
+    with _no_matrix_two_norm():
+        return call_student(student_fn, *args, forbidden=forbidden, reason=reason, errors=errors)
 
 
 def _one_number(got, what: str, dtype: torch.dtype) -> torch.Tensor:
