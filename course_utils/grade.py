@@ -127,7 +127,7 @@ NO_SANDBOX_NOTE = ("**Graded without a sandbox (--no-sandbox)**: students' code 
 
 # Run in every grading kernel at start-up (an IPython start-up file, read-only in the sandbox).
 STARTUP = '''\
-from course_utils.grade_kernel import grading as _course_grading
+import torch as _torch; from course_utils.grade_kernel import grading as _course_grading
 '''
 
 
@@ -166,13 +166,18 @@ class Submission(NamedTuple):
     path: Path
 
 
+def _python(source: str) -> str:
+    """The cell's source with IPython's magics and shell lines (``%...``, ``!...``) blanked, so ``ast`` reads it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
 def _checks_module(nb) -> str | None:
     """The module the notebook imports as ``checks`` (``from course_utils.checks import nb01 as checks``)."""
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(cell.source)
+            tree = ast.parse(_python(cell.source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -190,7 +195,7 @@ def _checks_module(nb) -> str | None:
 def _check_calls(source: str, name: str | None = None) -> list[ast.Call]:
     """The calls ``checks.NAME(...)`` in the code (real calls, not text in a string)."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(_python(source))
     except SyntaxError:
         return []
     return [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
@@ -277,7 +282,7 @@ def _keep_line(source: str, ex: Exercise) -> str:
     name = ex.answer or ex.check
     keep = f"_course_grading.keep({ex.check!r}, {name})  # (grader) keeps your answer"
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(_python(source))
     except SyntaxError:
         return source
     for stmt in tree.body:
@@ -335,6 +340,15 @@ def _assemble(course: nbformat.NotebookNode, student: nbformat.NotebookNode, exe
             continue
         if release_code.get(c.get("id")) != c.source and c.source.strip():
             differed.append(n + 1)
+    imports = []
+    for c in release.cells:
+        if c.cell_type == "code":
+            try:
+                imports += [ast.unparse(n) for n in ast.parse(_python(c.source)).body
+                            if isinstance(n, (ast.Import, ast.ImportFrom))]
+            except SyntaxError:
+                pass
+    answers["context"] = "\n".join(imports)
     nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells], metadata=release.metadata)
     for c in nb.cells:
         if c.cell_type == "code":
@@ -355,6 +369,8 @@ HIDING = {"__import__": "imports by a computed name", "exec": "runs code from a 
           "last_result": "touches the checks' records", "reference": "uses the check's reference",
           "_C": "calls torch's C internals"}
 HIDDEN_MODULES = {"importlib": "imports by a computed name", "ctypes": "calls C code directly",
+                  "_socket": "opens a connection", "posix": "reaches into the operating system",
+                  "_posixsubprocess": "starts programs", "signal": "sends or catches signals",
                   "cffi": "calls C code directly", "subprocess": "starts programs", "socket": "opens a connection",
                   "pickle": "loads pickled objects", "marshal": "loads code", "inspect": "reads source or frames",
                   "gc": "walks every live object", "sys": "reaches into the interpreter",
@@ -376,14 +392,15 @@ def _dotted(node) -> str | None:
     return None
 
 
-def flags(source: str | None, forbidden=(), references=()) -> list[str]:
+def flags(source: str | None, forbidden=(), references=(), context: str = "") -> list[str]:
     """What in an answer's source the instructor should look at: ``line N: what``, in order.
 
     Calls to the functions the exercise switches off (``forbidden``: dotted names, as the check's
     ``call_without`` gets them), to the library's reference (``references``: dotted names),
     anything that hides names or reaches past the exercise (``__import__``, ``getattr`` with a
     string, ``exec``/``eval``, ``importlib``, ``ctypes``, ``torch._C``, file reads, the checks'
-    records), and assignments to a module's attributes (patching).
+    records), and assignments to a module's attributes (patching). ``context``: code whose imports
+    name the modules (the notebook's import cell), read for its names only.
 
     Example:
         >>> src = "import torch\\ndef det(M):\\n    return torch.linalg.det(M)\\n"
@@ -397,12 +414,16 @@ def flags(source: str | None, forbidden=(), references=()) -> list[str]:
     if not source:
         return []
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(_python(source))
     except SyntaxError:
         return []
     aliases: dict[str, str] = {}
     modules: set[str] = set()
-    for node in ast.walk(tree):
+    try:
+        known = list(ast.walk(ast.parse(_python(context)))) if context else []
+    except SyntaxError:
+        known = []
+    for node in known + list(ast.walk(tree)):
         if isinstance(node, ast.Import):
             for a in node.names:
                 aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
@@ -450,8 +471,7 @@ def flags(source: str | None, forbidden=(), references=()) -> list[str]:
                     found.append((line, f"assigns {dotted}: patches a module"))
             if full in forbidden:
                 found.append((line, f"calls {full}, which this exercise switches off"))
-            elif full in references or any(full.endswith("." + r.rsplit(".", 1)[-1]) and full.startswith(
-                    ("course_utils", "checks")) for r in references):
+            elif full in references:
                 found.append((line, f"calls {full}, the library's reference"))
             elif isinstance(node, ast.Attribute) and node.attr in methods:
                 found.append((line, f"calls .{node.attr}(), which this exercise switches off"))
@@ -1129,7 +1149,8 @@ async def _grade_one(sub: Submission, root: Path, course: dict, exercises: dict[
                        verdict_by=verdict.get("verdict_by", "grader"))
         else:
             row.update(status="error", message=_missing_reason(cell_index, client, stop, opts.cell_limit))
-        found = flags(answers.get(ex.number), verdict.get("forbidden", ()), verdict.get("references", ()))
+        found = flags(answers.get(ex.number), verdict.get("forbidden", ()), verdict.get("references", ()),
+                      answers.get("context", ""))
         row["flag"] = "; ".join(found)
         if row["flag"] and row["status"] == "correct":
             row["status"] = "correct"  # the verdict stays; the flag is beside it
