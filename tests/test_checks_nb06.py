@@ -75,7 +75,7 @@ CASES = {
          "no averaging": lambda rm, rv, x, m: (x.mean(0), x.var(0))},
     ),
     "actnorm_init": (
-        nb06.actnorm_init, library_actnorm,
+        nb06.actnorm_init, actnorm_with(),
         {"no zero-variance guard": actnorm_with(guard=False),
          "sign of log_scale": actnorm_with(sign=1),
          "bias not divided by std": actnorm_with(bias_over_std=False),
@@ -114,3 +114,12 @@ def test_the_library_layer_gives_what_the_check_expects():
     y_lib, ld_lib = library_batchnorm(x, log_gamma, beta, 1e-5)
     y_ref, ld_ref = batchnorm_with()(x, log_gamma, beta, 1e-5)
     assert torch.allclose(y_lib, y_ref) and torch.allclose(ld_lib, ld_ref)
+
+
+def test_the_library_actnorm_initialises_as_the_check_expects():
+    """ActNorm's own initialisation agrees with the exercise's formula (the check refuses it as a
+    shortcut, so it is compared here directly)."""
+    x = torch.randn(40, 3, dtype=torch.float64) * torch.tensor([2.0, 0.5, 1.0], dtype=torch.float64) + 1.0
+    x[:, 2] = 4.0
+    for got, expected in zip(library_actnorm(x), actnorm_with()(x)):
+        assert torch.allclose(got, expected)
