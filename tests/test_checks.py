@@ -2,6 +2,7 @@
 plausible wrong answers with a message that says what was expected and what came back."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -156,3 +157,95 @@ def test_a_check_leaves_the_notebooks_random_generators_alone():
             draws(student)
         states.append((torch.randn(3).tolist(), np.random.rand(2).tolist(), random.random()))
     assert states[0] == states[1]
+
+
+# The shared machinery of the checks (issue 20): tolerance policy, side effects, raw errors, messages.
+
+def test_tolerance_follows_the_dtype_of_the_answer():
+    from course_utils.checks import tolerance
+    assert tolerance(torch.float64, 1e-8, 1e-8) == (1e-8, 1e-8)
+    atol32, rtol32 = tolerance(torch.float32, 1e-8, 1e-8, work=100, scale=10)
+    assert rtol32 > 100 * torch.finfo(torch.float32).eps and atol32 > 10 * rtol32 * 0.99
+    # a float32 answer right up to float32 rounding passes; the same numbers sent back as float64 are
+    # told to compute in float64
+    third = torch.tensor([1 / 3, 2 / 3], dtype=torch.float32)
+    assert_close(third, [1 / 3, 2 / 3], "thirds", atol=1e-12, rtol=1e-12)
+    with pytest.raises(CheckFailed, match="looks like float32 rounding: compute in float64"):
+        assert_close(third.double(), [1 / 3, 2 / 3], "thirds", atol=1e-12, rtol=1e-12)
+
+
+def test_messages_are_short_and_without_float_noise():
+    from course_utils.checks import describe, number
+    assert number(-0.30000001192092896) == "-0.3"
+    assert describe(torch.tensor([0.1, 0.2], dtype=torch.float32)) == "[0.1, 0.2]"
+    with pytest.raises(CheckFailed) as info:
+        assert_close(torch.zeros(50, 4), torch.ones(50, 4), "the big tensor")
+    message = str(info.value)
+    assert "200 of 200 entries differ" in message and "at [0, 0]" in message and len(message) < 200
+
+
+def test_call_student_names_in_place_edits_and_keeps_the_checks_data():
+    from course_utils.checks import call_student
+
+    def log_in_place(x):
+        return x.log_()
+
+    x = torch.tensor([1.0, 2.0])
+    with pytest.raises(CheckFailed, match="changes its input x in place"):
+        call_student(log_in_place, x)
+    assert torch.equal(x, torch.tensor([1.0, 2.0]))               # the check's own tensor is untouched
+    assert torch.equal(call_student(lambda x: x.clone().log_(), x), x.log())
+
+
+@pytest.mark.parametrize("raise_it,words", [
+    (lambda: math.log(-1.0), "math domain error"),
+    (lambda: torch.zeros(5, 3) + torch.zeros(5), "shapes do not fit together"),
+    (lambda: torch.zeros(2, 3) @ torch.zeros(2, 3), "matrix product"),
+    (lambda: 1 - torch.ones(2, dtype=torch.bool), "bool tensor"),
+    (lambda: math.exp(torch.ones(3)), "several numbers"),
+])
+def test_raw_errors_of_common_slips_are_named(raise_it, words):
+    from course_utils.checks import named_error
+    with pytest.raises(Exception) as info:
+        raise_it()
+    named = named_error(info.value)
+    assert words in str(named) and "your code raised" not in str(named)
+
+
+def test_backward_through_a_freed_graph_is_named():
+    from course_utils.checks import named_error
+    x = torch.ones(2, requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    assert "retain_graph=True" in str(named_error(info.value))
+
+
+@pytest.mark.parametrize("check,shortcut,name", [
+    (nb01.leibniz_det, lambda M: torch.linalg.det(M), "torch.linalg.det"),
+    (nb01.leibniz_det, lambda M: torch.tensor(__import__("scipy.linalg").linalg.det(M.numpy())), "scipy.linalg.det"),
+    (nb01.leibniz_det, lambda M: torch.linalg.eigvals(M).prod().real, "torch.linalg.eigvals"),
+    (nb01.leibniz_det, lambda M: torch.linalg.lu_factor(M)[0].diagonal().prod(), "torch.linalg.lu_factor"),
+    (nb01.triangular_log_abs_det, lambda L: torch.logdet(L.abs()), "torch.logdet"),
+    (nb01.jacobian_by_hand, lambda x: torch.stack([torch.func.jvp(nb01.example_map, (x,), (e,))[1]
+                                                    for e in torch.eye(2, dtype=x.dtype)], dim=1), "torch.func.jvp"),
+    (nb01.jacobian_by_hand, lambda x: torch.func.jacfwd(nb01.example_map)(x), "torch.func.jacfwd"),
+    (nb00.stable_softplus, lambda x: torch.logaddexp(x, torch.zeros_like(x)), "torch.logaddexp"),
+])
+def test_library_equivalents_of_a_refused_shortcut_are_refused_too(check, shortcut, name):
+    with pytest.raises(CheckFailed, match=f"calls {re.escape(name)}.*switched off"):
+        check(shortcut)
+    M = torch.tensor([[3.0, 2.0], [0.0, 2.0]])
+    assert torch.linalg.det(M) == 6 and torch.linalg.eigvals(M).prod().real == 6
+
+
+def test_the_reverse_kl_may_use_torch_distributions_for_the_base_density():
+    from course_utils.checks import nb05
+
+    def mine(flow, U, z0):
+        z, log_det = flow(z0)
+        log_q0 = torch.distributions.Normal(0.0, 1.0).log_prob(z0).sum(dim=1)
+        return (log_q0 - log_det + U(z)).mean()
+
+    assert nb05.reverse_kl(mine) is mine
