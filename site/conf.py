@@ -76,3 +76,6 @@ html_context = {"default_mode": "auto"}
 html_last_updated_fmt = None
 html_copy_source = True
 html_show_sphinx = False
+# The search page would fetch each result's page for a summary; a browser refuses such fetches
+# from a folder opened as files (file://, CORS), so the results are listed without summaries.
+html_show_search_summary = False
