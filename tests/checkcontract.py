@@ -28,6 +28,7 @@ be named. Each right answer must pass. Measure a notebook's corpus against the c
 older commit (before/after table: right accepted, wrong rejected, named, raw errors)::
 
     .venv/bin/python tests/checkcontract.py tests/test_corpus_nb01.py [--before COMMIT]
+    .venv/bin/python tests/checkcontract.py tests/corpus_nb06.py --before COMMIT   # RIGHT/WRONG files too
 
 Older contract tests (below) stay for the tests/test_checks*.py files:
 
@@ -305,9 +306,13 @@ def main(argv=None) -> None:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        corpus = getattr(module, "CORPUS", None)
+        if corpus is None:                     # a RIGHT/WRONG corpus file, tests/corpus_nbNN.py
+            notebook = "nb" + re.search(r"nb(\d\d)", path.stem).group(1)
+            corpus = corpus_from(notebook, module.RIGHT, module.WRONG)
         if before:
-            print(_table(tally(module.CORPUS, before), f"\n{path.name}: before ({args.before})"))
-        print(_table(tally(module.CORPUS), f"\n{path.name}: now"))
+            print(_table(tally(corpus, before), f"\n{path.name}: before ({args.before})"))
+        print(_table(tally(corpus), f"\n{path.name}: now"))
 
 
 if __name__ == "__main__":
