@@ -97,7 +97,7 @@ bench-peers: $(STAMP) requirements-peers.txt
 # make grade SUBMISSIONS=folder runs every student notebook under it in a fresh kernel and writes
 # grades.csv and summary.md (course_utils/grade.py); GRADE_ARGS='--timeout 900 --jobs 2 --out dir'.
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADE_ARGS='--jobs 2']" >&2; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADE_ARGS='--jobs 2 --cell-timeout 300'] (needs bubblewrap)" >&2; exit 2; }
 	$(BIN)/python -m course_utils.grade "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 # make site builds the course's website into build/site/lectures/html (open index.html; it needs no

@@ -16,9 +16,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import grade
+from course_utils import grade, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
+SANDBOXED = sandbox.unavailable() is None
 NB00, NB01 = "00_start_here", "01_jacobian_and_determinant"
 
 
@@ -64,9 +65,8 @@ def graded(tmp_path_factory):
     cell.source = cell.source.replace("(-1) ** linalg.inversions(perm) * term", "term")
     _save(nb, sub / "slip" / f"{NB01}.ipynb")
 
-    # crash (flat file): the exercise cell raises before its check; a later demonstration cell
-    # calls the same check with a wrong answer, which must not count. The student also tries
-    # to write the grades file and reports where it runs.
+    # crash (flat file): the exercise cell raises before its check; a later cell (outside the
+    # exercises: the release copy's cells run there instead) tries to write the grades file.
     nb = _trimmed(_read("solutions", NB00))
     cell = _cell_calling(nb, "stable_softplus")
     cell.source = "1 / 0\n" + cell.source
@@ -76,13 +76,14 @@ def graded(tmp_path_factory):
         "print(os.getcwd(), os.environ['COURSE_CHECKS_LOG'])"))
     _save(nb, sub / f"crash_{NB00}.ipynb")
 
-    # dead: the kernel exits in the first cell
+    # dead: the kernel exits in the first exercise's cell
     nb = _read("solutions", NB01)
-    nb.cells.insert(1, nbformat.v4.new_code_cell("import os\nos._exit(3)"))
+    cell = _cell_calling(nb, "jacobian_by_hand")
+    cell.source = "import os\nos._exit(3)\n" + cell.source
     _save(nb, sub / "dead" / f"{NB01}.ipynb")
 
     run = subprocess.run([sys.executable, "-m", "course_utils.grade", str(sub), "--out", str(out),
-                          "--timeout", "300", "--jobs", "2"],
+                          "--timeout", "300", "--jobs", "2"] + ([] if SANDBOXED else ["--no-sandbox"]),
                          capture_output=True, text=True, timeout=600, cwd=tmp)
     assert run.returncode == 0, run.stderr[-3000:]
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
@@ -146,12 +147,12 @@ def test_checkpoints_are_skipped_and_unknown_notebooks_reported(graded):
     assert row["status"] == "error" and "no course notebook" in row["message"]
 
 
-def test_each_run_is_private_and_only_the_grader_writes_the_grades(graded):
+def test_cells_outside_the_exercises_are_the_release_copys_and_only_the_grader_writes(graded):
     executed = nbformat.read(graded["out"] / "executed" / "crash" / f"crash_{NB00}.ipynb", as_version=4)
-    cwd, log = executed.cells[-1].outputs[0]["text"].split()
-    assert Path(cwd).name == "work" and Path(log).parent == Path(cwd).parent
-    assert not Path(log).parent.exists(), "the run's folder is removed once read"
+    assert not any("tampered" in c.source for c in executed.cells), "the student's extra cell is not run"
     assert "tampered" not in (graded["out"] / "grades.csv").read_text()
+    summary = (graded["out"] / "summary.md").read_text()
+    assert f"- crash, crash_{NB00}.ipynb: cells" in summary, "the changed cell is reported"
     assert len(graded["rows"]) == len(graded["table"]), "one row per student, notebook and exercise"
 
 
@@ -165,22 +166,27 @@ def test_summary_table_is_written_and_printed(graded):
     assert "permanent" in cells[5] and "(1 of 1)" in cells[5]
 
 
-# A tiny course without torch (its kernels start in a second): its checks write the outcome
-# lines that course_utils.checks writes.
-TINY_SETUP = """\
-import json, os, time
+# A tiny course: its checks module (course_utils.checks' decorator) lives in a folder handed to
+# the grader with library=, read-only in the sandbox.
+TINY_CHECKS = """\
+from course_utils.checks import assert_close, exercise
 
-def check(number, name, f, x, expected):
-    got = f(x)
-    with open(os.environ["COURSE_CHECKS_LOG"], "a") as log:
-        log.write(json.dumps({"exercise": number, "title": name, "check": name, "module": "tiny",
-                              "status": "correct" if got == expected else "wrong",
-                              "message": f"{name}({x}) = {got}"}) + "\\n")
+@exercise(1, "double")
+def double(f):
+    assert_close(f(2.0), 4.0, "double(2)")
 
-class checks:
-    double = staticmethod(lambda f: check(1, "double", f, 2, 4))
-    triple = staticmethod(lambda f: check(2, "triple", f, 2, 6))
+@exercise(2, "triple")
+def triple(f):
+    assert_close(f(2.0), 6.0, "triple(2)")
 """
+TINY_SETUP = "import time\nimport tinychecks as checks"
+
+
+def _library(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir(exist_ok=True)
+    (lib / "tinychecks.py").write_text(TINY_CHECKS)
+    return [lib]
 
 
 def _tiny(double_body, extra_cells=()):
@@ -199,20 +205,26 @@ def test_time_limits(tmp_path, monkeypatch):
     _save(_tiny("    while True:\n        pass"), sub / "loop" / "00_tiny.ipynb")
     _save(_tiny("    while True:\n        try:\n            time.sleep(0.05)\n        except KeyboardInterrupt:\n"
                 "            pass"), sub / "stubborn" / "00_tiny.ipynb")
-    _save(_tiny("    return 2 * x", ["time.sleep(1.5)"] * 5), sub / "slow" / "00_tiny.ipynb")
     monkeypatch.setattr(grade, "GRACE_SECONDS", 1.0)
-    rows = grade.grade(sub, tmp_path / "out", timeout=4, cell_timeout=2, jobs=4, course=course, progress=False)
+    rows = grade.grade(sub, tmp_path / "out", timeout=30, cell_timeout=2, jobs=4, course=course, progress=False,
+                       library=_library(tmp_path), sandboxed=SANDBOXED)
     got = {(r["student"], r["exercise"]): (r["status"], r["message"]) for r in rows}
-    assert got["fine", 1] == ("correct", "double(2) = 4") and got["fine", 2][0] == "correct"
-    assert got["loop", 1] == ("error", "timeout: the check cell ran longer than 2 s and was interrupted")
+    assert got["fine", 1] == ("correct", "Exercise 1 (double): correct. Well done!") and got["fine", 2][0] == "correct"
+    assert got["loop", 1][0] == "error" and got["loop", 1][1].startswith("timeout"), got["loop", 1]
     assert got["loop", 2][0] == "correct", "the notebook goes on after an interrupted cell"
     assert got["stubborn", 1] == ("error", "timeout: the kernel ignored the interrupt and was stopped "
                                            "in this exercise's check cell")
     assert got["stubborn", 2] == ("error", "check cell not reached: timeout: the kernel ignored the interrupt "
                                            "and was stopped")
-    for number in (1, 2):
-        assert got["slow", number] == ("error", "check cell not reached: timeout: the notebook's time limit "
-                                                "of 4 s ran out")
+    # a notebook that runs out of time: the rest is not run
+    slow = _tiny("    return 2 * x")
+    slow.cells[2].source = "time.sleep(8)\n" + slow.cells[2].source
+    _save(slow, tmp_path / "class2" / "slow" / "00_tiny.ipynb")
+    rows = grade.grade(tmp_path / "class2", tmp_path / "out2", timeout=4, jobs=1, course=course, progress=False,
+                       library=_library(tmp_path), sandboxed=SANDBOXED)
+    got = {r["exercise"]: (r["status"], r["message"]) for r in rows}
+    assert got[1] == ("error", "timeout: the notebook's time limit of 4 s ran out in this exercise's check cell")
+    assert got[2] == ("error", "check cell not reached: timeout: the notebook's time limit of 4 s ran out")
 
 
 def test_widget_outputs_do_not_stall_a_notebook(tmp_path):
@@ -222,9 +234,10 @@ def test_widget_outputs_do_not_stall_a_notebook(tmp_path):
     mark in CI."""
     course, sub = tmp_path / "course", tmp_path / "class"
     widget = "%matplotlib inline\nfrom course_utils import widgets\nwidgets.linear_map_widget(a=1.5, d=0.5)"
-    _save(_tiny("    return 2 * x"), course / "00_tiny.ipynb")
+    _save(_tiny("    return 2 * x", [widget] * 25), course / "00_tiny.ipynb")  # the release copy's cells run
     _save(_tiny("    return 2 * x", [widget] * 25), sub / "widgets" / "00_tiny.ipynb")
-    rows = grade.grade(sub, tmp_path / "out", timeout=60, jobs=1, course=course, progress=False)
+    rows = grade.grade(sub, tmp_path / "out", timeout=60, jobs=1, course=course, progress=False,
+                       library=_library(tmp_path), sandboxed=SANDBOXED)
     assert [(r["exercise"], r["status"]) for r in rows] == [(1, "correct"), (2, "correct")], rows
     executed = nbformat.read(tmp_path / "out" / "executed" / "widgets" / "00_tiny.ipynb", as_version=4)
     shown = [c for c in executed.cells if c.source == widget]
