@@ -166,6 +166,8 @@ WRONG = {
         "one mean over all entries": (lambda x, lg, b, eps: bn(x, lg, b, eps, mean=lambda x: x.mean()), "per feature"),
         "edits x in place": (bn_edits_input, "in place"),
         "F.layer_norm over the batch (shortcut)": (bn_layer_norm, "switched off"),
+        "nn.BatchNorm1d (shortcut)": (lambda x, lg, b, eps: (torch.nn.BatchNorm1d(x.shape[1], eps=eps, affine=False)
+                                      .double()(x) * lg.exp() + b, bn(x, lg, b, eps)[1]), "switched off"),
     },
     "update_running": {
         "biased variance": (lambda rm, rv, x, m: running(rm, rv, x, m, correction=0), "biased batch variance"),

@@ -140,6 +140,7 @@ WRONG = {
         "per image": (lambda nll, D, K: (nll + D * math.log(K)) / math.log(2), "not divided by D"),
         "precedence: D log K / (D log 2) only": (lambda nll, D, K: nll + D * math.log(K) / (D * math.log(2)),
                                                 "brackets"),
+        "log2 K added to nats": (lambda nll, D, K: nll / D + math.log2(K), "still needs dividing by log 2"),
         "log10": (lambda nll, D, K: (nll + D * math.log(K)) / (D * math.log(10)), "log 2"),
     },
     "categorical_bits_per_dim": {
@@ -172,6 +173,7 @@ WRONG = {
     },
     "conv1x1": {
         "W transposed": (lambda x, W: conv(x, W, mix=lambda x, W: torch.einsum("co,bchw->bohw", W, x)), "W^T"),
+        "W @ x": (lambda x, W: conv(x, W, mix=lambda x, W: W @ x), "W @ x"),
         "W inverse": (lambda x, W: conv(x, W, mix=lambda x, W: torch.einsum("oc,bchw->bohw", torch.linalg.inv(W), x)),
                       "W^-1"),
         "no h * w": (lambda x, W: conv(x, W, log_det=lambda x, W: torch.linalg.slogdet(W).logabsdet.expand(x.shape[0])),

@@ -204,5 +204,6 @@ WRONG = {
         "multiplied by the survival": (lambda t, m, n, p: roulette(t, m, n, p, weight=lambda k, ne, p:
                                                                    1 / (1 - p) ** (k - ne)), "multiplied"),
         "edits traces in place": (roulette_edits_traces, "in place"),
+        "traces[k] for term k": (lambda t, m, n, p: roulette(t[1:], m, n, p), "traces[k - 1]"),
     },
 }

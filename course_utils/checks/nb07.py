@@ -254,6 +254,13 @@ NUMPY_WITH_GRAD = {r"Can't call numpy\(\) on Tensor that requires grad":
                    "functions), or use W.detach() first" + HINT}
 
 
+#: W @ x on images (b, c, h, w) multiplies the last two dimensions: named
+W_AT_X = {r"shapes cannot be multiplied|size mismatch|Expected size for first two dimensions":
+          "a matrix product got shapes that do not fit: W @ x multiplies the last two dimensions of x (h and w), "
+          "but W must mix the channels, dimension 1. Bring the channels to the end first, or write the sum over "
+          "the channels out" + HINT}
+
+
 def _conv1x1_cases():
     gen = torch.Generator().manual_seed(11)
     cases = []
@@ -281,13 +288,18 @@ def conv1x1(student_fn):
     """
     for W, x in _conv1x1_cases():
         b, c, h, w = x.shape
-        got = unpack_pair(call_student(student_fn, x, W), "conv1x1(x, W)")
+        got = unpack_pair(call_student(student_fn, x, W, errors=W_AT_X), "conv1x1(x, W)")
         y = torch.einsum("oc,bchw->bohw", W, x)
+        if h == c:                              # W @ x runs then, mixing the rows of each channel
+            slips_y = {"W @ x is used: it mixes each image's rows (the last two dimensions are h and w), not the "
+                       "channels, dimension 1" + HINT: W @ x}
+        else:
+            slips_y = {}
         assert_close(got[0], y, f"y for a ({b}, {c}, {h}, {w}) batch", atol=1e-9, slips={
             "W^T is applied instead of W (output channel o is sum_c W[o, c] x_c)" + HINT:
                 torch.einsum("co,bchw->bohw", W, x),
             "the channels are mixed with W^-1 (that is the inverse map)" + HINT:
-                torch.einsum("oc,bchw->bohw", torch.linalg.inv(W), x)})
+                torch.einsum("oc,bchw->bohw", torch.linalg.inv(W), x), **slips_y})
         assert_shape(got[1], (b,), "log_det (one number per image)")
         log_det = got[1]
         if isinstance(log_det, torch.Tensor) and torch.isnan(log_det).any():

@@ -420,6 +420,8 @@ def roulette_estimate(student_fn):
                  "the terms do not alternate in sign (term k has the sign (-1)^(k+1))" + HINT:
                      _roulette_variant(traces, m, n_exact, p, lambda k: (-1) ** (k + 1) * (1.0 if k <= n_exact
                                                                                           else q ** (k - n_exact))),
+                 "term k reads traces[k]: the list starts at k = 1, so term k's trace is traces[k - 1]" + HINT:
+                     _roulette_variant(traces[1:], m, n_exact, p, lambda k: 1.0 if k <= n_exact else q ** (k - n_exact)),
                  "only m terms are summed: the estimator always computes the first n_exact terms, then m more":
                      _roulette_variant(traces, m, n_exact, p, lambda k: 1.0 if k <= n_exact else q ** (k - n_exact),
                                        last=m)}
