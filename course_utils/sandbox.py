@@ -99,6 +99,14 @@ class Sandbox:
         limits: the resource limits.
         slot: which concurrent run this is (its host user id when the grader is root).
         env: extra environment variables.
+
+    Example:
+        >>> box = Sandbox(Path("/tmp/run"), [], Limits(memory_mb=1024), slot=1)
+        >>> argv = box.wrap(["python3", "-c", "print(1)"])
+        >>> argv[argv.index("--chdir") + 1], argv[-3:]
+        ('/tmp/run/work', ['python3', '-c', 'print(1)'])
+        >>> "--unshare-net" in argv and "--unshare-pid" in argv
+        True
     """
 
     def __init__(self, run_dir: Path, library: list[Path], limits: Limits, slot: int = 0,
