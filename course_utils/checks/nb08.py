@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 
-from . import CheckFailed, assert_close, assert_shape, call_student, describe, exercise
+from . import CheckFailed, assert_close, assert_shape, call_student, exercise
 from .nb01 import DETERMINANTS
 
 __all__ = ["power_iteration", "fixed_point_inverse", "log_det_series", "roulette_estimate"]

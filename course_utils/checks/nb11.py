@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .. import gon
-from . import CheckFailed, assert_close, assert_shape, call_student, describe, exercise, number
+from . import CheckFailed, assert_close, assert_shape, call_student, exercise, number
 
 __all__ = ["gon_latent", "gon_objective", "slerp"]
 
