@@ -26,7 +26,7 @@ def _gen(seed: int) -> torch.Generator:
 
 
 #: a loop that never ran leaves its variables unassigned: one step (or term) too few
-NEVER_RAN = r"referenced before assignment|cannot access local variable|is not defined"
+NEVER_RAN = r"referenced before assignment|cannot access local variable"
 
 
 @contextlib.contextmanager
