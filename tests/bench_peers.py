@@ -235,8 +235,9 @@ class Result:
     score_time: list[float] = field(default_factory=list)
 
 
-def run_table(entries: list[Entry], task: Task, steps: int, seeds: int, log=print) -> list[Result]:
+def run_table(entries: list[Entry], task: Task, steps: int, seeds: int, log=None) -> list[Result]:
     """Equal steps, then equal time (the course model's time for ``steps``), for every entry."""
+    log = log or (lambda line: print(line, flush=True))
     costs = {e.name: step_cost(e, task) for e in entries}
     reference = next(e for e in entries if e.course)
     budget = costs[reference.name] * steps                       # seconds, from measured costs
