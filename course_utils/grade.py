@@ -814,6 +814,9 @@ class _Remote:
         return self._run(list(forbidden), reason, args, kwargs)
 
     def _run(self, forbidden, reason, args, kwargs):
+        if any(isinstance(a, torch.Tensor) and a.grad_fn is not None for a in [*args, *kwargs.values()]):
+            # tensors computed from others by autograd: their graph cannot cross into the kernel
+            self.needs_kernel = "the check hands the answer tensors linked by autograd"
         payload = base64.b64encode(_dumps((forbidden, reason, args, kwargs))).decode("ascii")
         out = self._call(f"_course_grading.call({self._name!r}, {payload!r})")
         if type(out) is not dict:
@@ -965,13 +968,13 @@ def _judge(ex: Exercise, call, seed: int | None) -> dict:
         except _NeedsKernel as why:
             reason = str(why)
         except CheckFailed as err:
-            if proxy.needs_kernel and autograd_ok:
-                reason = proxy.needs_kernel
+            if autograd_ok:  # a check of the answer's autograd graph, which cannot come back
+                reason = proxy.needs_kernel or "the check looks at the answer's autograd graph"
             else:
                 return recorded("wrong", str(err))
         except Exception as err:
-            if proxy.needs_kernel and autograd_ok:
-                reason = proxy.needs_kernel
+            if autograd_ok:
+                reason = proxy.needs_kernel or "the check looks at the answer's autograd graph"
             else:
                 return recorded("error", f"{label}: your code raised {type(err).__name__}: {err}")
     # the weaker path: the check runs in the student's kernel
