@@ -183,6 +183,7 @@ CORPUS = {
                Slip("mean of the logs", lambda L: L.diagonal().abs().log().mean(), "mean"),
                Slip("log10", lambda L: L.diagonal().abs().log10().sum(), "log10"),
                Slip("sign flipped", lambda L: -L.diagonal().abs().log().sum(), "sign is flipped"),
+               Slip("log of the squares, not halved", lambda L: torch.log(torch.diag(L) ** 2).sum(), "without halving"),
                Slip("edits L in place", _logdet_in_place, "in place"),
                Slip("slogdet", lambda L: torch.linalg.slogdet(L).logabsdet, "switched off")]),
 }

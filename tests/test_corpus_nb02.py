@@ -124,6 +124,8 @@ CORPUS = {
                     - math.log(sigma) - torch.log(x), "after dividing"),
                Slip("math.log on the tensor x", lambda x, mu, sigma: _lognormal(x, mu, sigma) + 0 * math.log(x), "torch.log"),
                Slip("x.log_() in place", _lognormal_log_in_place, "in place"),
+               Slip("+ log sigma and + log x", lambda x, mu, sigma: -0.5 * ((x.log() - mu) / sigma) ** 2 - 0.5 * LOG_2PI
+                    + math.log(sigma) + x.log(), "both added"),
                Slip("+ log sigma", lambda x, mu, sigma: -0.5 * ((x.log() - mu) / sigma) ** 2 - 0.5 * LOG_2PI
                     + math.log(sigma) - x.log(), "log sigma is added"),
                Slip("LogNormal", lambda x, mu, sigma: torch.distributions.LogNormal(mu, sigma).log_prob(x), "switched off")]),
@@ -138,6 +140,9 @@ CORPUS = {
                Slip("z = A (x - b)", lambda x, A, b: _linear_parts(x, A, b, z=(x - b) @ A.T), "A (x - b)"),
                Slip("A transposed", lambda x, A, b: _linear_parts(x, A, b, z=torch.linalg.solve(A.T, (x - b).T).T), "transposed"),
                Slip("summed over the points too", lambda x, A, b: _linear_parts(x, A, b, reduce="all"), "one value per point"),
+               Slip("summed over the points, not the coordinates", lambda x, A, b: _linear_parts(x, A, b, reduce=0,
+                                                                                            const=0.5 * LOG_2PI),
+                    "summed over the points (dim=0)"),
                Slip("not summed over the coordinates", lambda x, A, b: _linear_parts(x, A, b, reduce=None,
                                                                                     const=0.5 * LOG_2PI),
                     "not summed over the 2 coordinates"),

@@ -119,6 +119,15 @@ def _bisect_float32(c, wu_hat, b):
     return (lo + hi) / 2
 
 
+def _bisect_while(c, wu_hat, b):
+    lo, hi = c - wu_hat.abs(), c + wu_hat.abs()
+    while (hi - lo).max() > 1e-12:
+        mid = (lo + hi) / 2
+        too_low = mid + wu_hat * torch.tanh(mid + b) < c
+        lo, hi = torch.where(too_low, mid, lo), torch.where(too_low, hi, mid)
+    return (lo + hi) / 2
+
+
 def _newton(c, wu_hat, b):
     a = c.clone()
     for _ in range(50):
@@ -203,7 +212,8 @@ CORPUS = {
                Slip("reverse_kl_loss", lambda f, U, z0: reverse_kl_loss(f, U, z0), "switched off")]),
     "nb05.solve_planar": dict(
         right={"the notebook's bisection": _bisect, "safeguarded Newton": _safeguarded_newton, "scipy's brentq": _brentq,
-               "80 halvings": lambda c, wu, b: _bisect(c, wu, b, steps=80)},
+               "80 halvings": lambda c, wu, b: _bisect(c, wu, b, steps=80),
+               "a while loop to an absolute tolerance": _bisect_while},
         wrong=[Slip("float32 bracket", _bisect_float32, "float32 rounding"),
                Slip("c returned", lambda c, wu, b: c.clone(), "equal to c"),
                Slip("one fixed-point step", lambda c, wu, b: c - wu * torch.tanh(c + b), "one fixed-point step"),

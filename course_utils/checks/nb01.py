@@ -214,6 +214,8 @@ def triangular_log_abs_det(student_fn):
                             "the diagonal is summed without the log (log|det| is a sum of logs)" + HINT: diag.sum(),
                             "the mean of the logs is taken instead of their sum": diag.abs().log().mean(),
                             "log10 is used where the natural log is needed": diag.abs().log10().sum(),
+                            "the logs of the squares L_ii^2 are summed without halving (log(L_ii^2) = 2 log|L_ii|)":
+                            2 * diag.abs().log().sum(),
                             "log2 is used where the natural log is needed": diag.abs().log2().sum(),
                             "the sign is flipped (that is log|det L^-1|)": -expected})
         except CheckFailed as failure:

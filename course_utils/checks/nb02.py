@@ -119,7 +119,9 @@ def lognormal_log_density(student_fn):
                     standard_normal_log_prob((x - mu) / sigma, event_dims=0) - math.log(sigma) - torch.log(x),
                 "mu is subtracted after dividing by sigma, log(x) / sigma - mu":
                     standard_normal_log_prob(torch.log(x) / sigma - mu, event_dims=0) - math.log(sigma) - torch.log(x),
-                "log sigma is added instead of subtracted":
+                "log sigma and log x are both added instead of subtracted":
+                standard_normal_log_prob(z, event_dims=0) + math.log(sigma) + torch.log(x),
+            "log sigma is added instead of subtracted":
                     standard_normal_log_prob(z, event_dims=0) + math.log(sigma) - torch.log(x),
                 "the constant -1/2 log(2 pi) of the Gaussian is missing" + HINT: expected + 0.5 * math.log(2 * math.pi),
             })
@@ -156,6 +158,10 @@ def linear_map_log_density(student_fn):
         if isinstance(got, torch.Tensor) and got.dim() == 0:
             raise CheckFailed(f"{what} should have one value per point, shape ({x.shape[0]},), but is a single "
                               "number: sum the Gaussian's log-density over the 2 coordinates (dim=1), not over the points")
+        if isinstance(got, torch.Tensor) and tuple(got.shape) == (x.shape[1],):
+            raise CheckFailed(f"{what} should have one value per point, shape ({x.shape[0]},), but has shape "
+                              f"{tuple(got.shape)}. This is what you get when the Gaussian's log-density is summed over "
+                              "the points (dim=0) instead of over the 2 coordinates (dim=1)" + HINT + ".")
         if isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(x.shape):
             raise CheckFailed(f"{what} should have one value per point, shape ({x.shape[0]},), but has shape "
                               f"{tuple(got.shape)}. This is what you get when the Gaussian's log-density is not summed "

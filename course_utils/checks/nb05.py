@@ -237,8 +237,8 @@ def solve_planar(student_fn):
     """Check exercise 4: ``student_fn(c, wu_hat, b)`` solves ``a + wu_hat tanh(a + b) = c`` for ``a``.
 
     Element-wise, for four (wu_hat, b) in float64, including wu_hat = 8 where plain Newton steps
-    cycle, to a residual below 1e-6 (the notebook inverts a float64 flow to that accuracy), and
-    for float32 inputs to float32's rounding. Returns the student's function when it is right,
+    cycle, to a residual below 1e-6 (the notebook inverts a float64 flow to that accuracy); a
+    float32 answer is told to compute in float64. Returns the student's function when it is right,
     and a bisection when not attempted yet.
 
     Example:
@@ -246,8 +246,10 @@ def solve_planar(student_fn):
         Exercise 4 (the planar inverse by bisection): correct. Well done!
         True
     """
+    # float64 only: the notebook solves in float64, and a loop run to an absolute tolerance (right in
+    # float64) might never stop in float32
     cases = [(2.5, 0.3, torch.float64), (-0.9, -1.0, torch.float64), (0.0, 0.5, torch.float64),
-             (8.0, 0.0, torch.float64), (2.5, 0.3, torch.float32)]
+             (8.0, 0.0, torch.float64)]
     for seed, (wu_hat, b, dtype) in enumerate(cases):
         c = (3 * torch.randn(50, generator=_gen(seed), dtype=torch.float64)).to(dtype)
         wu, bb = torch.tensor(wu_hat, dtype=dtype), torch.tensor(b, dtype=dtype)
