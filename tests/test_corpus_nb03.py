@@ -144,6 +144,7 @@ CORPUS = {
                Slip("mean over features", lambda l, x: _log_prob_parts(l, x, reduce="mean", const=0.5 * LOG_2PI), "averaged"),
                Slip("first feature only", lambda l, x: _log_prob_parts(l, x, reduce="first", const=0.5 * LOG_2PI), "only the first"),
                Slip("summed over the batch", lambda l, x: _log_prob(l, x).sum(), "one value per point"),
+               Slip("the 1/2 missing", lambda l, x: _log_prob(l, x) - 0.5 * (_chain(l, x)[0] ** 2).sum(1), "the 1/2"),
                Slip("base density at x", lambda l, x: _log_prob_parts(l, x, at="x"), "evaluated at x"),
                Slip("torch.distributions", lambda l, x: torch.distributions.MultivariateNormal(
                    torch.zeros(x.shape[1], dtype=x.dtype), torch.eye(x.shape[1], dtype=x.dtype)).log_prob(_chain(l, x)[0])

@@ -177,6 +177,8 @@ CORPUS = {
                Slip("det, not log", lambda z, u, w, b: _planar(z, u, w, b, log=False), "not its log"),
                Slip("sign flipped", lambda z, u, w, b: _planar(z, u, w, b, sign=-1), "sign is flipped"),
                Slip("no abs: NaN", _planar_no_abs, "absolute value"),
+               Slip("abs inside 1 +", lambda z, u, w, b: (_planar(z, u, w, b)[0], torch.log(1 + torch.abs(
+                   (w @ u) * (1 - torch.tanh(z @ w + b) ** 2)))), "belongs around 1 + (w.u) h'"),
                Slip("w.z + b, not tanh", lambda z, u, w, b: _planar(z, u, w, b, y_form="linear"), "instead of tanh"),
                Slip("h without [:, None]", lambda z, u, w, b: (z + torch.tanh(z @ w + b) * u, _planar(z, u, w, b)[1]), "h[:, None]"),
                Slip("w * u element-wise", lambda z, u, w, b: (_planar(z, u, w, b)[0], torch.log(torch.abs(
@@ -208,6 +210,8 @@ CORPUS = {
                Slip("no constant", lambda f, U, z0: _kl_parts(f, U, z0, const=0.0), "-log(2 pi)"),
                Slip("-1/2 log 2 pi once", lambda f, U, z0: _kl_parts(f, U, z0, const=0.5 * LOG_2PI), "instead of once per coordinate"),
                Slip("summed, not averaged", lambda f, U, z0: _kl_parts(f, U, z0, reduce="sum"), "summed instead of averaged"),
+               Slip("log-det summed, the rest averaged", lambda f, U, z0: (lambda zK, ld: (-0.5 * (z0**2).sum(1) - LOG_2PI + U(zK)).mean()
+                                                                               - ld.sum())(*f(z0)), "summed over the samples while"),
                Slip("per-sample values", lambda f, U, z0: _kl_parts(f, U, z0, reduce="none"), ".mean()"),
                Slip("reverse_kl_loss", lambda f, U, z0: reverse_kl_loss(f, U, z0), "switched off")]),
     "nb05.solve_planar": dict(

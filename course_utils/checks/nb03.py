@@ -288,6 +288,8 @@ def flow_log_prob(student_fn):
                     -0.5 * z[:, 0] ** 2 - 0.5 * log_2pi + log_det,
                 "the Gaussian's log-density is averaged over the features instead of summed":
                     -0.5 * (z**2).mean(1) - 0.5 * log_2pi + log_det,
+                "the 1/2 of -1/2 ||z||^2 is missing" + HINT:
+                    -(z**2).sum(1) - 0.5 * dim * log_2pi + log_det,
                 "the base density is evaluated at x instead of at z = the chain's output" + HINT:
                     -0.5 * (x.double() ** 2).sum(1) - 0.5 * dim * log_2pi + log_det,
             })

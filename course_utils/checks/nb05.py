@@ -96,6 +96,8 @@ def planar_forward(student_fn):
                                 "h' is taken as (1 - h)^2 instead of 1 - h^2" + HINT:
                                 torch.log(torch.abs(1 + wu * (1 - h) ** 2)),
                                 "the determinant is returned, not its log": torch.abs(1 + wu * (1 - h**2)),
+                                "the absolute value is taken of (w.u) h' alone; it belongs around 1 + (w.u) h'" + HINT:
+                                torch.log(1 + torch.abs(wu * (1 - h**2))),
                                 "the sign is flipped": -expected})
         except CheckFailed as failure:
             failures.append(failure)
@@ -206,7 +208,9 @@ def reverse_kl(student_fn):
                      "the constant -log(2 pi) of the 2-D Gaussian is missing" + HINT: expected + log_2pi,
                      "the constant is -1/2 log(2 pi), once, instead of once per coordinate (2 times: -log(2 pi))":
                      expected + 0.5 * log_2pi,
-                     "the samples' values are summed instead of averaged (.mean())": per_sample.sum()}
+                     "the samples' values are summed instead of averaged (.mean())": per_sample.sum(),
+                     "the log-det is summed over the samples while the other terms are averaged":
+                     (log_q0 + energy).mean() - log_det.sum()}
         got = call_student(student_fn, flow, U, z0,
                            forbidden=[("course_utils.flows.planar_vi.reverse_kl_loss", "reverse_kl_loss")],
                            reason="writing the free energy yourself")
