@@ -249,3 +249,41 @@ def test_the_reverse_kl_may_use_torch_distributions_for_the_base_density():
         return (log_q0 - log_det + U(z)).mean()
 
     assert nb05.reverse_kl(mine) is mine
+
+
+VERBS = (" is ", " are ", " was ", " were ", " has ", " have ", " taken", " used", " added", " left out",
+         " returned", " computed", " missing", " kept", " applied", " summed", " averaged", " multiplied",
+         " divided", " flipped", " swapped", " evaluated", " joined", " set", " done", " included", " replaced",
+         " stacked", " counted", " removed", " subtracted", " enters")
+
+
+def _slip_descriptions(module):
+    """The string keys of every ``slips={...}`` dict in a checks module's source (their literal parts)."""
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(module))
+    for node in ast.walk(tree):
+        dicts = []
+        if isinstance(node, ast.keyword) and node.arg == "slips" and isinstance(node.value, ast.Dict):
+            dicts.append(node.value)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "slips" for t in node.targets) \
+                and isinstance(node.value, ast.Dict):
+            dicts.append(node.value)
+        for d in dicts:
+            for key in d.keys:
+                text = "".join(c.value for c in ast.walk(key) if isinstance(c, ast.Constant) and isinstance(c.value, str))
+                if text:
+                    yield text
+
+
+@pytest.mark.parametrize("name", ["nb00", "nb01", "nb02", "nb03", "nb04", "nb05"])
+def test_slip_descriptions_read_as_a_clause_after_this_is_what_you_get_when(name):
+    """'This is what you get when the complement (0 where i + j is even).' is not a sentence."""
+    import importlib
+    module = importlib.import_module(f"course_utils.checks.{name}")
+    for text in _slip_descriptions(module):
+        head = text
+        while re.search(r"\([^()]*\)", head):
+            head = re.sub(r"\([^()]*\)", "", head)
+        head = head.split(":")[0]
+        assert any(verb in f" {head} " for verb in VERBS), f"not a clause after 'when': {text!r}"
