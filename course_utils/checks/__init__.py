@@ -224,13 +224,14 @@ ERROR_SLIPS: list[tuple[type, str, str]] = [
      "two tensors whose shapes do not fit together were combined (torch says: {msg}). Check each "
      "term's shape: a term that should be summed over a dimension (.sum(dim=...)) or given one more "
      "dimension ([:, None]) is the usual cause"),
-    (RuntimeError, r"shapes cannot be multiplied|size mismatch|mat1 and mat2|Expected size for first two dimensions",
-     "a matrix product got shapes that do not fit (torch says: {msg}): check the order of the factors "
-     "and whether one needs transposing (x holds one point per row)"),
+    # the dtype entry first: torch's dtype message also says "mat1 and mat2"
     (RuntimeError, r"expected (m1 and m2|mat1 and mat2|both vectors) to have the same dtype|expected scalar type|"
                    r"found dtype|must have the same dtype|same dtype",
      "float32 and float64 tensors were mixed in one operation (torch says: {msg}): make new tensors in "
      "the input's dtype, e.g. torch.zeros(n, dtype=x.dtype)"),
+    (RuntimeError, r"shapes cannot be multiplied|size mismatch|mat1 and mat2|Expected size for first two dimensions",
+     "a matrix product got shapes that do not fit (torch says: {msg}): check the order of the factors "
+     "and whether one needs transposing (x holds one point per row)"),
     ((RuntimeError, TypeError), r"with a bool tensor is not supported|bool tensor",
      "a bool tensor was used in arithmetic (torch says: {msg}): convert it with .float() or "
      ".to(x.dtype)"),
