@@ -146,6 +146,11 @@ class Timing:
     ``str()`` gives one line with a unit, e.g. ``"1.23 ms (median of 5, 1.20-1.31 ms)"``; the
     course prints timings on lines of their own, so every other line of a notebook's output is
     the same on every machine.
+
+    Example:
+        >>> t = Timing([0.0012, 0.0011, 0.0013, 0.0012, 0.0014])
+        >>> print(t)
+        1.2 ms (median of 5, 1.1-1.4 ms)
     """
 
     times: list
