@@ -19,6 +19,8 @@ from __future__ import annotations
 import pytest
 
 NOTEBOOK_FOLDERS = ("lectures", "solutions")
+#: test files that each take minutes (they run first, longest first)
+HEAVY_FILES = ("test_site.py", "test_browser.py", "test_grade_adversarial.py", "test_grade.py")
 
 
 def _notebook_of(item) -> tuple[str, str] | None:
@@ -55,11 +57,15 @@ def pytest_collection_modifyitems(session, config, items):
             return NOTEBOOK_FOLDERS.index(notebook[0])
         return len(NOTEBOOK_FOLDERS)
 
-    # Notebook groups first, the slowest (latest in the course) first, so two workers finish
-    # together; within a group the sort is stable, so each notebook's cells keep their order.
+    # The longest groups first (the website's build, which executes every student notebook, and
+    # the browser tests), then the notebooks, the slowest (latest in the course) first, so two
+    # workers finish together; within a group the sort is stable, so each notebook's cells keep their order.
     def slowest_first(name):
         number = name[len("notebook-"):][:2]
-        return (0, -int(number)) if name.startswith("notebook-") and number.isdigit() else (1, 0)
+        if name.startswith("notebook-") and number.isdigit():
+            return (1, -int(number))
+        heavy = next((i for i, stem in enumerate(HEAVY_FILES) if name.endswith(stem)), None)
+        return (0, heavy) if heavy is not None else (2, 0)
 
     names = sorted(groups, key=slowest_first)
     items[:] = [item for name in names for item in sorted(groups[name], key=order_in_group)]
