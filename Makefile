@@ -58,7 +58,7 @@ lab: $(STAMP)
 # and tests/test_same_numbers.py's comparison of them in one process; TEST_WORKERS=0 runs
 # everything in one process.
 TEST_WORKERS ?= 2
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(SITE_STAMP)
 	$(BIN)/python -m pytest tests course_utils $(NOTEBOOKS) --doctest-modules --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=15 -n $(TEST_WORKERS) --dist loadgroup
 
@@ -72,7 +72,7 @@ test-browser: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/test_browser.py tests/test_make_lab.py --durations=0
 
 # The environment is brought up to date online first; then nothing may download.
-test-offline: $(TEST_STAMP)
+test-offline: $(TEST_STAMP) $(SITE_STAMP)
 	.ci/offline $(MAKE) test
 
 MODEL_ANSWERS ?= yes
