@@ -10,8 +10,10 @@ generators, and costs are timed apart from training, on lines of their own. So:
   other tests, so they also see different CPU loads;
 - a notebook run again while two busy loops compete for the CPU prints what its first run printed.
 
-The printed results are the ``stdout`` text and ``text/plain`` results of each cell; lines that
-report a time (``course_utils.device.is_timing_line``) and the checks' own messages are left out.
+The printed results are the ``stdout`` text and the ``text/plain`` result of each cell (with
+memory addresses blanked; a result that is only an object's repr, ``<Axes: ...>``, is left out); lines that report a time (``course_utils.device.is_timing_line``) and
+the checks' own messages are left out, and so are displays (figures, progress-bar widgets) and
+``stderr``.
 The notebook runs are nbval's (see the root ``conftest.py``), so nothing is executed twice for
 the first test.
 """
@@ -41,6 +43,10 @@ DEPENDS_ON_THE_ANSWER: dict[str, dict[str, str]] = {}
 RUN_UNDER_LOAD = ["03_normalising_flows"]
 
 CHECK_MESSAGE = re.compile(r"^Exercise \d+ \(")
+#: an object's memory address in a printed line
+ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+#: a result that is an object's repr, not a value
+OBJECT_REPR = re.compile(r"^<[^\n]*>$")
 
 
 def printed_lines(outputs: list) -> list[str]:
@@ -49,12 +55,15 @@ def printed_lines(outputs: list) -> list[str]:
     for out in outputs:
         if out.get("output_type") == "stream" and out.get("name") == "stdout":
             text = out.get("text", "")
-        elif out.get("output_type") in ("execute_result", "display_data"):
+        elif out.get("output_type") == "execute_result":
             text = out.get("data", {}).get("text/plain", "")
-        else:
+            if OBJECT_REPR.match(text.strip()):
+                continue    # "<matplotlib.legend.Legend at 0x...>", "<Axes: ...>": an object, not a result
+                            # (and nbval shows it even after a closing ";", where Jupyter does not)
+        else:       # stderr (progress bars, warnings) and displays (figures, widgets) are not results
             continue
         text = "".join(text) if isinstance(text, list) else text
-        lines += [line.rstrip() for line in text.splitlines()
+        lines += [ADDRESS.sub("0x...", line.rstrip()) for line in text.splitlines()
                   if line.strip() and not is_timing_line(line) and not CHECK_MESSAGE.match(line)]
     return lines
 
@@ -130,8 +139,12 @@ def test_printed_lines_leave_out_timings_and_checks():
                 "text": "gap 0.031 nats: met\nforward 1.2 ms (median of 5, 1.1-1.3 ms)\n"
                         "Exercise 2 (the Leibniz determinant): correct. Well done!\n"},
                {"output_type": "stream", "name": "stderr", "text": "training: 100%\n"},
+               {"output_type": "display_data", "data": {"text/plain": "<Figure size 640x480 with 1 Axes>"}},
+               {"output_type": "execute_result", "data": {"text/plain": "<matplotlib.legend.Legend at 0x7fa688fe6b90>"}},
                {"output_type": "execute_result", "data": {"text/plain": "tensor([1., 2.])"}}]
     assert printed_lines(outputs) == ["gap 0.031 nats: met", "tensor([1., 2.])"]
+    printed = [{"output_type": "stream", "name": "stdout", "text": "model at 0x7fa688fe6b90\n"}]
+    assert printed_lines(printed) == ["model at 0x..."]
     first = {"a": {"source": "print(x)", "outputs": outputs}}
     second = {"a": {"source": "print(x)", "outputs": [{"output_type": "stream", "name": "stdout",
                                                         "text": "gap 0.032 nats: met\n"}]}}
