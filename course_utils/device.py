@@ -131,12 +131,7 @@ def best_time(fn: Callable, *args, repeat: int = 3) -> float:
         >>> best_time(sum, range(1000), repeat=2) < 1.0
         True
     """
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(*args)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return measure(fn, *args, repeat=repeat, warmup=0).low
 
 
 @dataclass
