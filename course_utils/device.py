@@ -191,10 +191,18 @@ def measure(fn: Callable, *args, repeat: int = 5, warmup: int = 1) -> Timing:
         fn(*args)
     times = []
     for _ in range(repeat):
+        _synchronize()
         start = time.perf_counter()
         fn(*args)
+        _synchronize()                      # a CUDA call returns before its work is done
         times.append(time.perf_counter() - start)
     return Timing(times)
+
+
+def _synchronize() -> None:
+    """Wait for queued CUDA work (nothing to do on a CPU, or before CUDA is used)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 #: a line of notebook output that reports a time (and so may differ between runs): it carries
